@@ -1,0 +1,171 @@
+//! Commands: everything that can change Writ's state.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Entitlement, System};
+use crate::identity::Identity;
+use crate::ids::{GrantId, RequestId, TokenId};
+use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
+use crate::policy::ApprovalPolicy;
+use crate::request::{Decision, RequestKind};
+use crate::time::{DurationSpec, Timestamp};
+
+/// Who caused a change: an authenticated identity, or Writ itself (the scheduler,
+/// start-up, the offline bootstrap). Encoded as the identity's name or `system:<what>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Actor {
+    Identity(Name),
+    System(String),
+}
+
+impl Actor {
+    pub fn system(what: &str) -> Actor {
+        Actor::System(what.to_owned())
+    }
+
+    pub fn identity(&self) -> Option<&Name> {
+        match self {
+            Actor::Identity(n) => Some(n),
+            Actor::System(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Identity(n) => f.write_str(n.as_str()),
+            Actor::System(w) => write!(f, "system:{w}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Actor {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.strip_prefix("system:") {
+            Some(w) => Ok(Actor::System(Name::parse(w)?.to_string())),
+            None => Ok(Actor::Identity(Name::parse(&s)?)),
+        }
+    }
+}
+
+impl From<Actor> for String {
+    fn from(a: Actor) -> String {
+        a.to_string()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    ActivatePolicy {
+        policy: ApprovalPolicy,
+    },
+    UpsertIdentity {
+        identity: Identity,
+    },
+    UpsertSystem {
+        system: System,
+    },
+    UpsertEntitlement {
+        entitlement: Entitlement,
+    },
+    IssueToken {
+        identity: Name,
+        label: String,
+        /// Keyed hash of the secret, computed by the server; never the secret.
+        hash: String,
+        expires_at: Option<Timestamp>,
+    },
+    RevokeToken {
+        token: TokenId,
+    },
+    Submit {
+        beneficiary: Name,
+        entitlement: EntitlementRef,
+        justification: Justification,
+        ticket: Option<TicketRef>,
+        duration: DurationSpec,
+        kind: RequestKind,
+        constraints: Option<Constraints>,
+    },
+    Decide {
+        request: RequestId,
+        /// The step to decide; when absent, the first undecided step the actor may decide.
+        step: Option<u32>,
+        decision: Decision,
+        comment: Option<Comment>,
+    },
+    Cancel {
+        request: RequestId,
+        reason: Option<Reason>,
+    },
+    RevokeGrant {
+        grant: GrantId,
+        reason: Reason,
+    },
+    ExpireGrant {
+        grant: GrantId,
+    },
+}
+
+/// What the store must load before `decide` can judge a command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub request: Option<RequestId>,
+    pub grant: Option<GrantId>,
+    pub token: Option<TokenId>,
+    /// Open request and active grant for this (beneficiary, entitlement) pair.
+    pub pair: Option<(Name, EntitlementRef)>,
+}
+
+impl Command {
+    pub fn needs(&self) -> Needs {
+        match self {
+            Command::Decide { request, .. } | Command::Cancel { request, .. } => Needs {
+                request: Some(request.clone()),
+                ..Needs::default()
+            },
+            Command::RevokeGrant { grant, .. } | Command::ExpireGrant { grant } => Needs {
+                grant: Some(grant.clone()),
+                ..Needs::default()
+            },
+            Command::RevokeToken { token } => Needs {
+                token: Some(token.clone()),
+                ..Needs::default()
+            },
+            Command::Submit {
+                beneficiary,
+                entitlement,
+                ..
+            } => Needs {
+                pair: Some((beneficiary.clone(), entitlement.clone())),
+                ..Needs::default()
+            },
+            Command::ActivatePolicy { .. }
+            | Command::UpsertIdentity { .. }
+            | Command::UpsertSystem { .. }
+            | Command::UpsertEntitlement { .. }
+            | Command::IssueToken { .. } => Needs::default(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::ActivatePolicy { .. } => "activate_policy",
+            Command::UpsertIdentity { .. } => "upsert_identity",
+            Command::UpsertSystem { .. } => "upsert_system",
+            Command::UpsertEntitlement { .. } => "upsert_entitlement",
+            Command::IssueToken { .. } => "issue_token",
+            Command::RevokeToken { .. } => "revoke_token",
+            Command::Submit { .. } => "submit_request",
+            Command::Decide { .. } => "decide_step",
+            Command::Cancel { .. } => "cancel_request",
+            Command::RevokeGrant { .. } => "revoke_grant",
+            Command::ExpireGrant { .. } => "expire_grant",
+        }
+    }
+}

@@ -1,0 +1,778 @@
+//! `decide`: a command, judged against the current state, becomes events or a refusal.
+
+use crate::canonical::{canonical_bytes, sha256_hex};
+use crate::command::{Actor, Command};
+use crate::eligibility::{StepEligibility, step_eligibility};
+use crate::event::Event;
+use crate::grant::Grant;
+use crate::identity::{Identity, IdentityKind, Role};
+use crate::ids::{GrantId, IdGen, RequestId, TokenId};
+use crate::names::Name;
+use crate::org::Org;
+use crate::policy::ApprovalPolicy;
+use crate::refusal::Refusal;
+use crate::request::{Decision, Request, RequestKind, RequestStatus, Submission};
+use crate::time::Timestamp;
+use crate::token::Token;
+
+/// The open request and active grant, if any, for the pair a new request is about.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PairState<'a> {
+    pub open_request: Option<&'a RequestId>,
+    pub active_grant: Option<&'a Grant>,
+}
+
+/// Everything `decide` may look at. The store fills it; `decide` reads nothing else.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    pub org: &'a Org,
+    pub policy: &'a ApprovalPolicy,
+    /// `policy.version()`, computed once by the caller.
+    pub policy_version: &'a str,
+    /// The version of the last `PolicyActivated` event, if any.
+    pub active_policy_version: Option<&'a str>,
+    pub now: Timestamp,
+    pub request: Option<&'a Request>,
+    pub grant: Option<&'a Grant>,
+    pub token: Option<&'a Token>,
+    pub pair: PairState<'a>,
+}
+
+/// The shortest access Writ grants, in seconds: shorter requests are typos.
+const MIN_DURATION_SECONDS: u64 = 60;
+
+pub fn decide(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    command: &Command,
+    ids: &mut dyn IdGen,
+) -> Result<Vec<Event>, Refusal> {
+    match command {
+        Command::ActivatePolicy { policy } => activate_policy(ctx, actor, policy),
+        Command::UpsertIdentity { identity } => upsert_identity(ctx, actor, identity),
+        Command::UpsertSystem { system } => {
+            require_admin(ctx, actor)?;
+            let owner = ctx.org.identity(&system.owner).ok_or_else(|| {
+                Refusal::invalid(
+                    "unknown-identity",
+                    format!("owner `{}` is not an identity", system.owner),
+                )
+            })?;
+            if !owner.is_human() {
+                return Err(Refusal::invalid(
+                    "owner-not-human",
+                    format!(
+                        "owner `{}` of system `{}` must be a person",
+                        owner.name, system.name
+                    ),
+                ));
+            }
+            if system.display_name.trim().is_empty() || system.display_name.chars().count() > 200 {
+                return Err(Refusal::invalid(
+                    "invalid-system",
+                    format!(
+                        "display name of system `{}` must be 1-200 characters",
+                        system.name
+                    ),
+                ));
+            }
+            if ctx.org.system(&system.name) == Some(system) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::SystemUpserted {
+                system: system.clone(),
+            }])
+        }
+        Command::UpsertEntitlement { entitlement } => {
+            require_admin(ctx, actor)?;
+            entitlement
+                .validate()
+                .map_err(|m| Refusal::invalid("invalid-entitlement", m))?;
+            if ctx.org.system(&entitlement.system).is_none() {
+                return Err(Refusal::invalid(
+                    "unknown-system",
+                    format!("system `{}` is not in the catalogue", entitlement.system),
+                ));
+            }
+            if let Some(owner) = &entitlement.owner {
+                match ctx.org.identity(owner) {
+                    Some(i) if i.is_human() => {}
+                    Some(_) => {
+                        return Err(Refusal::invalid(
+                            "owner-not-human",
+                            format!(
+                                "owner `{owner}` of `{}` must be a person",
+                                entitlement.reference()
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(Refusal::invalid(
+                            "unknown-identity",
+                            format!("owner `{owner}` is not an identity"),
+                        ));
+                    }
+                }
+            }
+            if ctx.org.entitlement(&entitlement.reference()) == Some(entitlement) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::EntitlementUpserted {
+                entitlement: entitlement.clone(),
+            }])
+        }
+        Command::IssueToken {
+            identity,
+            label,
+            hash,
+            expires_at,
+        } => {
+            require_admin(ctx, actor)?;
+            let holder = ctx.org.identity(identity).ok_or_else(|| {
+                Refusal::invalid(
+                    "unknown-identity",
+                    format!("no identity named `{identity}`"),
+                )
+            })?;
+            if !holder.is_active() {
+                return Err(Refusal::invalid(
+                    "identity-inactive",
+                    format!("`{identity}` is inactive and cannot hold a token"),
+                ));
+            }
+            let n = label.trim().chars().count();
+            if n == 0 || n > 100 {
+                return Err(Refusal::invalid(
+                    "invalid-label",
+                    "token label must be 1-100 characters",
+                ));
+            }
+            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(Refusal::invalid(
+                    "invalid-hash",
+                    "token hash must be 64 hex characters",
+                ));
+            }
+            if expires_at.is_some_and(|t| t <= ctx.now) {
+                return Err(Refusal::invalid(
+                    "expiry-in-past",
+                    "token expiry must be in the future",
+                ));
+            }
+            Ok(vec![Event::TokenIssued {
+                token: Token {
+                    id: TokenId::generate(ids),
+                    identity: identity.clone(),
+                    label: label.trim().to_owned(),
+                    hash: hash.to_ascii_lowercase(),
+                    issued_at: ctx.now,
+                    expires_at: *expires_at,
+                    revoked_at: None,
+                },
+            }])
+        }
+        Command::RevokeToken { token } => {
+            let t = ctx.token.ok_or_else(|| {
+                Refusal::not_found("unknown-token", format!("no token `{token}`"))
+            })?;
+            let is_admin = require_admin(ctx, actor).is_ok();
+            let is_holder = actor.identity() == Some(&t.identity);
+            if !is_admin && !is_holder {
+                return Err(Refusal::forbidden(
+                    "not-authorised",
+                    format!(
+                        "only an admin or `{}` may revoke token `{token}`",
+                        t.identity
+                    ),
+                ));
+            }
+            if t.revoked_at.is_some() {
+                return Err(Refusal::conflict(
+                    "token-revoked",
+                    format!("token `{token}` is already revoked"),
+                ));
+            }
+            Ok(vec![Event::TokenRevoked {
+                token: t.id.clone(),
+            }])
+        }
+        Command::Submit {
+            beneficiary,
+            entitlement,
+            justification,
+            ticket,
+            duration,
+            kind,
+            constraints,
+        } => {
+            let requester = writer(ctx, actor)?;
+            if !requester.is_human() {
+                return Err(Refusal::forbidden(
+                    "nhi-cannot-request",
+                    format!(
+                        "`{}` is a non-human identity and cannot request access",
+                        requester.name
+                    ),
+                ));
+            }
+            let b = ctx.org.identity(beneficiary).ok_or_else(|| {
+                Refusal::invalid(
+                    "unknown-identity",
+                    format!("no identity named `{beneficiary}`"),
+                )
+            })?;
+            if !b.is_active() {
+                return Err(Refusal::invalid(
+                    "beneficiary-inactive",
+                    format!("`{beneficiary}` is inactive; access cannot be granted to them"),
+                ));
+            }
+            let related = b.name == requester.name
+                || b.manager() == Some(&requester.name)
+                || b.owner() == Some(&requester.name);
+            if !related {
+                return Err(Refusal::forbidden(
+                    "not-your-beneficiary",
+                    format!(
+                        "`{}` may request access only for themself, a direct report or an NHI they own; `{beneficiary}` is none of these",
+                        requester.name
+                    ),
+                ));
+            }
+            let ent = ctx.org.entitlement(entitlement).ok_or_else(|| {
+                Refusal::invalid(
+                    "unknown-entitlement",
+                    format!("no entitlement `{entitlement}` in the catalogue"),
+                )
+            })?;
+            let rule = ctx.policy.tier(ent.risk);
+            let min_j = ctx.policy.min_justification.max(rule.min_justification);
+            if justification.chars() < min_j {
+                return Err(Refusal::invalid(
+                    "justification-too-short",
+                    format!(
+                        "justification must be at least {min_j} characters for {} risk `{entitlement}`, got {}",
+                        ent.risk,
+                        justification.chars()
+                    ),
+                ));
+            }
+            if rule.ticket_required && ticket.is_none() {
+                return Err(Refusal::invalid(
+                    "ticket-required",
+                    format!(
+                        "a ticket reference is required for {} risk `{entitlement}`",
+                        ent.risk
+                    ),
+                ));
+            }
+            let (max, why) = match rule.max_duration {
+                Some(tier_max) if tier_max < ent.max_duration => {
+                    (tier_max, format!("the {} tier's limit", ent.risk))
+                }
+                _ => (ent.max_duration, format!("the limit of `{entitlement}`")),
+            };
+            if *duration > max {
+                return Err(Refusal::invalid(
+                    "duration-too-long",
+                    format!("requested duration {duration} exceeds {max}, {why}"),
+                ));
+            }
+            if duration.seconds() < MIN_DURATION_SECONDS {
+                return Err(Refusal::invalid(
+                    "duration-too-short",
+                    "duration must be at least one minute",
+                ));
+            }
+            let constraints = match constraints {
+                Some(c) if !c.is_empty() => {
+                    c.validate()
+                        .map_err(|m| Refusal::invalid("invalid-constraints", m))?;
+                    Some(c.clone())
+                }
+                _ => None,
+            };
+            if let Some(open) = ctx.pair.open_request {
+                return Err(Refusal::conflict(
+                    "duplicate-request",
+                    format!(
+                        "`{beneficiary}` already has pending request `{open}` for `{entitlement}`"
+                    ),
+                ));
+            }
+            let renews = match (kind, ctx.pair.active_grant) {
+                (RequestKind::Standard, Some(g)) => {
+                    return Err(Refusal::conflict(
+                        "already-granted",
+                        format!(
+                            "`{beneficiary}` already holds `{entitlement}` under grant `{}` until {}; ask for a renewal instead",
+                            g.id, g.expires_at
+                        ),
+                    ));
+                }
+                (RequestKind::Renewal, None) => {
+                    return Err(Refusal::invalid(
+                        "nothing-to-renew",
+                        format!(
+                            "`{beneficiary}` holds no active grant of `{entitlement}` to renew"
+                        ),
+                    ));
+                }
+                (RequestKind::Renewal, Some(g)) => Some(g.id.clone()),
+                (RequestKind::Standard, None) => None,
+            };
+            let submission = Submission {
+                id: RequestId::generate(ids),
+                requester: requester.name.clone(),
+                beneficiary: beneficiary.clone(),
+                entitlement: entitlement.clone(),
+                risk: ent.risk,
+                privileged: ent.privileged,
+                justification: justification.clone(),
+                ticket: ticket.clone(),
+                duration: *duration,
+                kind: *kind,
+                renews,
+                constraints,
+                steps: rule.steps.clone(),
+                policy_version: ctx.policy_version.to_owned(),
+                submitted_at: ctx.now,
+            };
+            let digest = canonical_bytes(&submission)
+                .map(|b| sha256_hex(&b))
+                .map_err(|e| Refusal::invalid("unencodable", e.to_string()))?;
+            Ok(vec![Event::RequestSubmitted {
+                request: submission,
+                digest,
+            }])
+        }
+        Command::Decide {
+            request,
+            step,
+            decision,
+            comment,
+        } => decide_step(ctx, actor, request, *step, *decision, comment.clone(), ids),
+        Command::Cancel { request, reason } => {
+            let r = ctx.request.ok_or_else(|| {
+                Refusal::not_found("unknown-request", format!("no request `{request}`"))
+            })?;
+            let who = writer(ctx, actor)?;
+            if who.name != r.submission.requester {
+                return Err(Refusal::forbidden(
+                    "not-requester",
+                    format!(
+                        "only the requester `{}` may cancel `{request}`",
+                        r.submission.requester
+                    ),
+                ));
+            }
+            not_closed(r)?;
+            Ok(vec![Event::RequestCancelled {
+                request: request.clone(),
+                reason: reason.clone(),
+            }])
+        }
+        Command::RevokeGrant { grant, reason } => {
+            let g = ctx.grant.ok_or_else(|| {
+                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
+            })?;
+            let who = writer(ctx, actor)?;
+            let at = ctx.now.to_rfc3339();
+            let b = ctx.org.identity(&g.beneficiary);
+            let basis = if who.has_role(Role::Admin) {
+                "admin of Writ".to_owned()
+            } else if b.and_then(Identity::manager) == Some(&who.name) {
+                format!(
+                    "manager of `{}`, per organisation data at {at}",
+                    g.beneficiary
+                )
+            } else if b.and_then(Identity::owner) == Some(&who.name) {
+                format!(
+                    "owner of NHI `{}`, per organisation data at {at}",
+                    g.beneficiary
+                )
+            } else {
+                return Err(Refusal::forbidden(
+                    "not-authorised",
+                    format!(
+                        "`{}` may not revoke `{grant}`: only an admin or the manager (or NHI owner) of `{}` may",
+                        who.name, g.beneficiary
+                    ),
+                ));
+            };
+            if !g.is_active() {
+                return Err(Refusal::conflict(
+                    "grant-not-active",
+                    format!("grant `{grant}` is already {}", g.status.as_str()),
+                ));
+            }
+            Ok(vec![Event::GrantRevoked {
+                grant: grant.clone(),
+                reason: reason.clone(),
+                basis,
+            }])
+        }
+        Command::ExpireGrant { grant } => {
+            let g = ctx.grant.ok_or_else(|| {
+                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
+            })?;
+            if !g.is_active() {
+                return Err(Refusal::conflict(
+                    "grant-not-active",
+                    format!("grant `{grant}` is already {}", g.status.as_str()),
+                ));
+            }
+            if g.expires_at > ctx.now {
+                return Err(Refusal::conflict(
+                    "not-due",
+                    format!("grant `{grant}` expires at {}, not yet", g.expires_at),
+                ));
+            }
+            Ok(vec![Event::GrantExpired {
+                grant: grant.clone(),
+            }])
+        }
+    }
+}
+
+fn decide_step(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    request: &RequestId,
+    step: Option<u32>,
+    decision: Decision,
+    comment: Option<crate::names::Comment>,
+    ids: &mut dyn IdGen,
+) -> Result<Vec<Event>, Refusal> {
+    let r = ctx
+        .request
+        .ok_or_else(|| Refusal::not_found("unknown-request", format!("no request `{request}`")))?;
+    let approver = writer(ctx, actor)?;
+    not_closed(r)?;
+    let s = &r.submission;
+    if approver.name == s.requester {
+        return Err(Refusal::forbidden(
+            "self-approval",
+            format!(
+                "`{}` requested `{request}` and cannot decide it",
+                approver.name
+            ),
+        ));
+    }
+    if approver.name == s.beneficiary {
+        return Err(Refusal::forbidden(
+            "beneficiary-approval",
+            format!(
+                "`{}` is the beneficiary of `{request}` and cannot decide it",
+                approver.name
+            ),
+        ));
+    }
+    if let Some(done) = r.step_decided_by(&approver.name) {
+        return Err(Refusal::forbidden(
+            "one-step-per-identity",
+            format!(
+                "`{}` already decided step {} of `{request}`; one identity decides at most one step",
+                approver.name, done.index
+            ),
+        ));
+    }
+    let eligible_for = |e: &StepEligibility| {
+        e.eligible
+            .iter()
+            .find(|c| c.identity == approver.name)
+            .map(|c| c.basis.clone())
+    };
+    let (index, role, basis) = match step {
+        Some(i) => {
+            let st = r.steps.iter().find(|st| st.index == i).ok_or_else(|| {
+                Refusal::invalid(
+                    "unknown-step",
+                    format!("`{request}` has steps 1 to {}, not {i}", r.steps.len()),
+                )
+            })?;
+            if let Some(d) = &st.decision {
+                return Err(Refusal::conflict(
+                    "step-decided",
+                    format!(
+                        "step {i} ({}) of `{request}` was already decided by `{}`",
+                        st.role, d.approver
+                    ),
+                ));
+            }
+            let e = step_eligibility(ctx.org, ctx.policy, r, i, ctx.now);
+            let basis =
+                eligible_for(&e).ok_or_else(|| not_eligible(&approver.name, request, &[e]))?;
+            (i, st.role.clone(), basis)
+        }
+        None => {
+            let open: Vec<StepEligibility> = r
+                .undecided_steps()
+                .map(|st| step_eligibility(ctx.org, ctx.policy, r, st.index, ctx.now))
+                .collect();
+            match open
+                .iter()
+                .find_map(|e| eligible_for(e).map(|b| (e.index, e.role.clone(), b)))
+            {
+                Some(found) => found,
+                None => {
+                    // Someone else took the step this approver could have decided.
+                    for st in r.steps.iter().filter(|st| st.decision.is_some()) {
+                        let e = step_eligibility(ctx.org, ctx.policy, r, st.index, ctx.now);
+                        if let (Some(_), Some(d)) = (eligible_for(&e), &st.decision) {
+                            return Err(Refusal::conflict(
+                                "step-decided",
+                                format!(
+                                    "step {} ({}) of `{request}` was already decided by `{}`",
+                                    st.index, st.role, d.approver
+                                ),
+                            ));
+                        }
+                    }
+                    return Err(not_eligible(&approver.name, request, &open));
+                }
+            }
+        }
+    };
+    if decision == Decision::Deny && comment.is_none() {
+        return Err(Refusal::invalid(
+            "comment-required",
+            "a denial needs a comment saying why",
+        ));
+    }
+    let mut events = vec![Event::StepDecided {
+        request: request.clone(),
+        step: index,
+        role,
+        approver: approver.name.clone(),
+        decision,
+        comment,
+        basis,
+        policy_version: ctx.policy_version.to_owned(),
+        request_digest: r.digest.clone(),
+    }];
+    match decision {
+        Decision::Deny => events.push(Event::RequestDenied {
+            request: request.clone(),
+            step: index,
+        }),
+        Decision::Approve => {
+            let others_approved = r.steps.iter().filter(|st| st.index != index).all(|st| {
+                st.decision
+                    .as_ref()
+                    .is_some_and(|d| d.decision == Decision::Approve)
+            });
+            if others_approved {
+                let grant = GrantId::generate(ids);
+                // The clock starts at the final approval, not at the request.
+                let expires_at = ctx.now.plus(s.duration);
+                let review_by = expires_at.min(ctx.now.plus(ctx.policy.review_period));
+                events.push(Event::RequestApproved {
+                    request: request.clone(),
+                    grant: grant.clone(),
+                });
+                events.push(Event::GrantCreated {
+                    grant: grant.clone(),
+                    request: request.clone(),
+                    beneficiary: s.beneficiary.clone(),
+                    entitlement: s.entitlement.clone(),
+                    expires_at,
+                    review_by,
+                    renews: s.renews.clone(),
+                });
+                if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
+                    && &g.id == old
+                    && g.is_active()
+                {
+                    events.push(Event::GrantRenewed {
+                        grant: old.clone(),
+                        successor: grant,
+                    });
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
+fn not_eligible(who: &Name, request: &RequestId, steps: &[StepEligibility]) -> Refusal {
+    let parts: Vec<String> = steps
+        .iter()
+        .map(|e| {
+            let names: Vec<String> = e
+                .eligible
+                .iter()
+                .map(|c| format!("`{}`", c.identity))
+                .collect();
+            let whom = if names.is_empty() {
+                e.note
+                    .clone()
+                    .unwrap_or_else(|| "nobody is eligible".into())
+            } else {
+                format!("eligible: {}", names.join(", "))
+            };
+            let why_not = e
+                .excluded
+                .iter()
+                .find(|x| &x.identity == who)
+                .map(|x| format!("; `{who}` {}", x.why))
+                .unwrap_or_default();
+            format!("step {} ({}): {whom}{why_not}", e.index, e.role)
+        })
+        .collect();
+    Refusal::forbidden(
+        "not-eligible",
+        format!(
+            "`{who}` is not eligible to decide an open step of `{request}` — {}",
+            parts.join("; ")
+        ),
+    )
+}
+
+fn not_closed(r: &Request) -> Result<(), Refusal> {
+    if r.status != RequestStatus::Pending {
+        return Err(Refusal::conflict(
+            "not-pending",
+            format!(
+                "request `{}` is {}; it is no longer pending",
+                r.id(),
+                r.status.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The acting person: known, active, and not an auditor (auditors write nothing).
+fn writer<'a>(ctx: &Ctx<'a>, actor: &Actor) -> Result<&'a Identity, Refusal> {
+    let Actor::Identity(name) = actor else {
+        return Err(Refusal::forbidden(
+            "not-a-person",
+            format!("`{actor}` cannot act as a person"),
+        ));
+    };
+    let who = ctx.org.identity(name).ok_or_else(|| {
+        Refusal::forbidden(
+            "unknown-actor",
+            format!("`{name}` is not in the organisation data"),
+        )
+    })?;
+    if !who.is_active() {
+        return Err(Refusal::forbidden(
+            "actor-inactive",
+            format!("`{name}` is inactive"),
+        ));
+    }
+    if who.has_role(Role::Auditor) {
+        return Err(Refusal::forbidden(
+            "read-only",
+            format!("`{name}` is an auditor; auditors change nothing"),
+        ));
+    }
+    Ok(who)
+}
+
+/// Catalogue changes: an active admin, or Writ itself (bootstrap, demo seed).
+fn require_admin(ctx: &Ctx<'_>, actor: &Actor) -> Result<(), Refusal> {
+    if let Actor::System(_) = actor {
+        return Ok(());
+    }
+    let who = writer(ctx, actor)?;
+    if !who.has_role(Role::Admin) {
+        return Err(Refusal::forbidden(
+            "admin-only",
+            format!("`{}` is not an admin", who.name),
+        ));
+    }
+    Ok(())
+}
+
+fn activate_policy(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    policy: &ApprovalPolicy,
+) -> Result<Vec<Event>, Refusal> {
+    require_admin(ctx, actor)?;
+    policy
+        .validate()
+        .map_err(|e| Refusal::invalid("invalid-policy", e.to_string()))?;
+    let version = policy.version();
+    if ctx.active_policy_version == Some(version.as_str()) {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::PolicyActivated {
+        version,
+        policy: policy.clone(),
+    }])
+}
+
+fn upsert_identity(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    identity: &Identity,
+) -> Result<Vec<Event>, Refusal> {
+    require_admin(ctx, actor)?;
+    identity
+        .validate()
+        .map_err(|m| Refusal::invalid("invalid-identity", m))?;
+    let existing = ctx.org.identity(&identity.name);
+    if let Some(old) = existing {
+        if old == identity {
+            return Ok(vec![]);
+        }
+        if old.is_human() != identity.is_human() {
+            return Err(Refusal::invalid(
+                "kind-change",
+                format!(
+                    "`{}` is a {}; an identity cannot change kind",
+                    old.name,
+                    old.kind_label()
+                ),
+            ));
+        }
+    }
+    match &identity.kind {
+        IdentityKind::Human(h) => {
+            if let Some(m) = &h.manager {
+                let manager = ctx.org.identity(m).ok_or_else(|| {
+                    Refusal::invalid(
+                        "unknown-manager",
+                        format!("manager `{m}` is not an identity"),
+                    )
+                })?;
+                if !manager.is_human() {
+                    return Err(Refusal::invalid(
+                        "manager-not-human",
+                        format!("manager `{m}` must be a person"),
+                    ));
+                }
+                if ctx.org.manages_transitively(&identity.name, m) {
+                    return Err(Refusal::invalid(
+                        "manager-cycle",
+                        format!(
+                            "`{m}` reports to `{}`; making them `{}`'s manager would form a cycle",
+                            identity.name, identity.name
+                        ),
+                    ));
+                }
+            }
+        }
+        IdentityKind::Nhi(n) => {
+            let owner = ctx.org.identity(&n.owner).ok_or_else(|| {
+                Refusal::invalid(
+                    "unknown-owner",
+                    format!("owner `{}` is not an identity", n.owner),
+                )
+            })?;
+            if !owner.is_human() {
+                return Err(Refusal::invalid(
+                    "owner-not-human",
+                    format!("owner `{}` must be a person", n.owner),
+                ));
+            }
+        }
+    }
+    Ok(vec![Event::IdentityUpserted {
+        identity: identity.clone(),
+    }])
+}

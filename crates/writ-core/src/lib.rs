@@ -1,0 +1,51 @@
+//! Writ's domain core: the rules of governed access, with no I/O.
+//!
+//! Everything that can change Writ's state is a [`Command`]. [`decide`] turns a
+//! command, checked against a [`Ctx`] (the organisation, the approval policy, the
+//! aggregate the command touches, and the time), into [`Event`]s or a typed
+//! [`Refusal`]. Aggregates change only by applying events ([`Request::apply`],
+//! [`Grant::apply`], [`Org::apply`]), so the store can rebuild every projection by
+//! replaying the ledger.
+//!
+//! The clock and the ID generator are injected; nothing here reads the wall clock,
+//! the disk or the network.
+
+mod canonical;
+mod catalog;
+mod clock;
+mod command;
+mod decide;
+mod eligibility;
+mod event;
+mod grant;
+mod identity;
+mod ids;
+mod names;
+mod org;
+mod policy;
+mod refusal;
+mod request;
+mod time;
+mod token;
+
+pub use catalog::{Entitlement, EntitlementKind, RiskTier, System, SystemKind};
+pub use clock::{Clock, ManualClock};
+pub use command::{Actor, Command, Needs};
+pub use decide::{Ctx, PairState, decide};
+pub use eligibility::{Candidate, Excluded, StepEligibility, eligibility, step_eligibility};
+pub use event::{CURRENT_ENCODING, DecodeError, Event, Recorded};
+pub use grant::{Grant, GrantStatus};
+pub use identity::{
+    EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
+};
+pub use ids::{GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id};
+pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
+pub use org::Org;
+pub use policy::{ApprovalPolicy, PolicyError, StepRole, TierRule};
+pub use refusal::{Refusal, RefusalKind};
+pub use request::{Decision, Request, RequestKind, RequestStatus, Step, StepDecision, Submission};
+pub use time::{DurationSpec, Timestamp};
+pub use token::Token;
+
+/// Canonical bytes and their SHA-256, shared by the ledger encoding and digests.
+pub use canonical::{CanonicalError, canonical_bytes, sha256_hex};

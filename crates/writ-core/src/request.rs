@@ -1,0 +1,211 @@
+//! The access request: frozen at submission, decided step by step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::RiskTier;
+use crate::event::{Event, Recorded};
+use crate::ids::{GrantId, RequestId};
+use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
+use crate::policy::StepRole;
+use crate::time::{DurationSpec, Timestamp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Standard,
+    Renewal,
+}
+
+impl RequestKind {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "standard" => Ok(RequestKind::Standard),
+            "renewal" => Ok(RequestKind::Renewal),
+            other => Err(format!(
+                "`{other}` is not a request kind: use standard or renewal"
+            )),
+        }
+    }
+}
+
+/// Everything an approver approves, fixed when the request is submitted. Nothing here
+/// ever changes; a different ask is a new request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: RequestId,
+    pub requester: Name,
+    pub beneficiary: Name,
+    pub entitlement: EntitlementRef,
+    pub risk: RiskTier,
+    pub privileged: bool,
+    pub justification: Justification,
+    pub ticket: Option<TicketRef>,
+    pub duration: DurationSpec,
+    pub kind: RequestKind,
+    pub renews: Option<GrantId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Constraints>,
+    pub steps: Vec<StepRole>,
+    pub policy_version: String,
+    pub submitted_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Denied,
+    Cancelled,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Denied => "denied",
+            RequestStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "pending" => Ok(RequestStatus::Pending),
+            "approved" => Ok(RequestStatus::Approved),
+            "denied" => Ok(RequestStatus::Denied),
+            "cancelled" => Ok(RequestStatus::Cancelled),
+            other => Err(format!(
+                "`{other}` is not a request status: use pending, approved, denied or cancelled"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepDecision {
+    pub approver: Name,
+    pub decision: Decision,
+    pub comment: Option<Comment>,
+    /// Which fact made the approver eligible, as recorded at decision time.
+    pub basis: String,
+    pub policy_version: String,
+    pub decided_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub index: u32,
+    pub role: StepRole,
+    pub decision: Option<StepDecision>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub submission: Submission,
+    /// SHA-256 of the submission's canonical encoding; every decision names it.
+    pub digest: String,
+    pub steps: Vec<Step>,
+    pub status: RequestStatus,
+    pub closed_at: Option<Timestamp>,
+    pub grant: Option<GrantId>,
+    pub cancel_reason: Option<Reason>,
+}
+
+impl Request {
+    pub fn id(&self) -> &RequestId {
+        &self.submission.id
+    }
+
+    /// The request as it stands right after `RequestSubmitted`.
+    pub fn submitted(submission: Submission, digest: String) -> Request {
+        let steps = submission
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, role)| Step {
+                index: i as u32 + 1,
+                role: role.clone(),
+                decision: None,
+            })
+            .collect();
+        Request {
+            submission,
+            digest,
+            steps,
+            status: RequestStatus::Pending,
+            closed_at: None,
+            grant: None,
+            cancel_reason: None,
+        }
+    }
+
+    /// Applies one of this request's events. Events of other aggregates are ignored.
+    pub fn apply(&mut self, recorded: &Recorded) {
+        match &recorded.event {
+            Event::StepDecided {
+                request,
+                step,
+                approver,
+                decision,
+                comment,
+                basis,
+                policy_version,
+                ..
+            } if request == self.id() => {
+                if let Some(s) = self.steps.iter_mut().find(|s| s.index == *step) {
+                    s.decision = Some(StepDecision {
+                        approver: approver.clone(),
+                        decision: *decision,
+                        comment: comment.clone(),
+                        basis: basis.clone(),
+                        policy_version: policy_version.clone(),
+                        decided_at: recorded.at,
+                    });
+                }
+            }
+            Event::RequestApproved { request, grant } if request == self.id() => {
+                self.status = RequestStatus::Approved;
+                self.closed_at = Some(recorded.at);
+                self.grant = Some(grant.clone());
+            }
+            Event::RequestDenied { request, .. } if request == self.id() => {
+                self.status = RequestStatus::Denied;
+                self.closed_at = Some(recorded.at);
+            }
+            Event::RequestCancelled { request, reason } if request == self.id() => {
+                self.status = RequestStatus::Cancelled;
+                self.closed_at = Some(recorded.at);
+                self.cancel_reason = reason.clone();
+            }
+            _ => {}
+        }
+    }
+
+    /// The step this identity decided, if any.
+    pub fn step_decided_by(&self, who: &Name) -> Option<&Step> {
+        self.steps
+            .iter()
+            .find(|s| s.decision.as_ref().is_some_and(|d| &d.approver == who))
+    }
+
+    pub fn undecided_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.decision.is_none())
+    }
+}

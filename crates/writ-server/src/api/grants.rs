@@ -1,0 +1,136 @@
+//! Grants: list, show, revoke.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use writ_core::{Command, Grant, GrantId, GrantStatus, Name, Org, Reason};
+use writ_store::GrantFilter;
+
+use super::{Params, conclude, execute, json};
+use crate::app::AppState;
+use crate::extract::{Acting, JsonBody, Principal};
+use crate::problem::{ApiError, Problem};
+use crate::wire::{GrantList, GrantView, RevokeBody};
+
+fn grant_id(id: &str) -> Result<GrantId, ApiError> {
+    GrantId::parse(id).map_err(|_| ApiError::not_found("unknown-grant", format!("no grant `{id}`")))
+}
+
+fn visible(p: &Principal, g: &Grant, org: &Org) -> bool {
+    let me = &p.identity.name;
+    p.sees_everything()
+        || &g.beneficiary == me
+        || org
+            .identity(&g.beneficiary)
+            .is_some_and(|b| b.manager() == Some(me) || b.owner() == Some(me))
+}
+
+async fn view(state: &AppState, p: &Principal, id: &GrantId) -> Result<GrantView, ApiError> {
+    let missing = || ApiError::not_found("unknown-grant", format!("no grant `{id}`"));
+    let g = state.store.grant(id).await?.ok_or_else(missing)?;
+    let org = state.store.org().await?;
+    if !visible(p, &g, &org) {
+        return Err(missing());
+    }
+    Ok(GrantView::from(&g))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    beneficiary: Option<String>,
+    /// `active`, `expired`, `revoked` or `renewed`.
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+/// List grants the caller may see.
+#[utoipa::path(get, path = "/api/v1/grants", tag = "grants", params(ListQuery),
+    responses((status = 200, body = GrantList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Params(q): Params<ListQuery>,
+) -> Result<Response, ApiError> {
+    let beneficiary = match &q.beneficiary {
+        Some(b) => Some(
+            Name::parse(b)
+                .map_err(|m| ApiError::bad_request("invalid-query", format!("beneficiary: {m}")))?,
+        ),
+        None => None,
+    };
+    let status = match &q.status {
+        Some(s) => {
+            Some(GrantStatus::parse(s).map_err(|m| ApiError::bad_request("invalid-query", m))?)
+        }
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state
+        .store
+        .grants(GrantFilter {
+            beneficiary,
+            status,
+            limit: if p.sees_everything() { limit } else { 1000 },
+        })
+        .await?;
+    let org = state.store.org().await?;
+    let grants = rows
+        .iter()
+        .filter(|g| visible(&p, g, &org))
+        .take(limit as usize)
+        .map(GrantView::from)
+        .collect();
+    json(StatusCode::OK, &GrantList { grants })
+}
+
+/// Show one grant.
+#[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "grants",
+    params(("id" = String, Path, description = "Grant id")),
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    json(StatusCode::OK, &view(&state, &p, &grant_id(&id)?).await?)
+}
+
+/// Revoke an active grant (an admin, or the beneficiary's manager or NHI owner).
+#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", tag = "grants", request_body = RevokeBody,
+    params(("id" = String, Path, description = "Grant id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+    JsonBody { body, idempotency }: JsonBody<RevokeBody>,
+) -> Result<Response, ApiError> {
+    let id = grant_id(&id)?;
+    let reason = Reason::parse(&body.reason)
+        .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
+    let actor = p.actor();
+    let executed = execute(
+        &state,
+        actor.clone(),
+        Command::RevokeGrant {
+            grant: id.clone(),
+            reason,
+        },
+        idempotency.clone(),
+    )
+    .await?;
+    conclude(
+        &state,
+        &actor,
+        idempotency.as_ref(),
+        StatusCode::OK,
+        executed,
+        |_| async { view(&state, &p, &id).await },
+    )
+    .await
+}

@@ -1,0 +1,179 @@
+//! The HTTP API under `/api/v1`, documented as OpenAPI 3.1 from these handlers.
+
+mod audit;
+mod catalog;
+mod grants;
+pub mod meta;
+mod requests;
+mod tokens;
+
+use std::future::Future;
+
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use writ_core::{Actor, Command, Recorded};
+use writ_store::{Envelope, IdempotencyKey, IdempotentRecord, Outcome};
+
+use crate::app::AppState;
+use crate::problem::{ApiError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Writ",
+        description = "Access governance: every access request is a governed decision that drives provisioning, expires on its own, and leaves verifiable evidence."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(requests::list, requests::create))
+        .routes(routes!(requests::show))
+        .routes(routes!(requests::approve))
+        .routes(routes!(requests::deny))
+        .routes(routes!(requests::cancel))
+        .routes(routes!(grants::list))
+        .routes(routes!(grants::show))
+        .routes(routes!(grants::revoke))
+        .routes(routes!(catalog::list_identities))
+        .routes(routes!(catalog::show_identity, catalog::put_identity))
+        .routes(routes!(catalog::list_systems))
+        .routes(routes!(catalog::put_system))
+        .routes(routes!(catalog::list_entitlements))
+        .routes(routes!(catalog::put_entitlement))
+        .routes(routes!(tokens::list, tokens::issue))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::events))
+        .routes(routes!(meta::me))
+        .routes(routes!(meta::policy))
+}
+
+/// Query parameters, with problem+json on bad input.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(Params)
+            .map_err(|e| ApiError::bad_request("invalid-query", format!("query string: {e}")))
+    }
+}
+
+pub enum Executed {
+    Fresh(Vec<Recorded>),
+    Replay(IdempotentRecord),
+}
+
+pub async fn execute(
+    state: &AppState,
+    actor: Actor,
+    command: Command,
+    idempotency: Option<IdempotencyKey>,
+) -> Result<Executed, ApiError> {
+    let outcome = state
+        .store
+        .execute(Envelope {
+            actor,
+            command,
+            idempotency,
+        })
+        .await?;
+    Ok(match outcome {
+        Outcome::Committed(events) => Executed::Fresh(events),
+        Outcome::Replayed(rec) => Executed::Replay(rec),
+    })
+}
+
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+pub fn json<V: Serialize>(status: StatusCode, v: &V) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(v).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_response(status, body))
+}
+
+/// Finishes a write: renders the resource the command touched and, under an
+/// idempotency key, remembers the response so a retry gets exactly the same one.
+pub async fn conclude<V, F, Fut>(
+    state: &AppState,
+    actor: &Actor,
+    idempotency: Option<&IdempotencyKey>,
+    status: StatusCode,
+    executed: Executed,
+    render: F,
+) -> Result<Response, ApiError>
+where
+    V: Serialize,
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<V, ApiError>>,
+{
+    match executed {
+        Executed::Replay(rec) => {
+            let mut res = match (rec.status, rec.body) {
+                (Some(s), Some(body)) => {
+                    json_response(StatusCode::from_u16(s).unwrap_or(StatusCode::OK), body)
+                }
+                _ => json(status, &render(rec.subject).await?)?,
+            };
+            res.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(res)
+        }
+        Executed::Fresh(events) => {
+            let subject = events
+                .first()
+                .map(|e| e.event.subject())
+                .unwrap_or_default();
+            let view = render(subject).await?;
+            let body = serde_json::to_vec(&view).map_err(|e| ApiError::internal(e.to_string()))?;
+            if let Some(k) = idempotency
+                && let Err(e) = state
+                    .store
+                    .save_response(actor, &k.key, status.as_u16(), body.clone())
+                    .await
+            {
+                // The command is durable; a retry will re-render instead of replaying bytes.
+                tracing::warn!(error = %e, "could not remember an idempotent response");
+            }
+            Ok(json_response(status, body))
+        }
+    }
+}
+
+/// `request:req_…` → `req_…`.
+pub fn subject_id<'a>(subject: &'a str, kind: &str) -> Option<&'a str> {
+    subject.strip_prefix(kind)?.strip_prefix(':')
+}

@@ -1,0 +1,307 @@
+//! Access requests: submit, show, decide, cancel.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use writ_core::{
+    Command, Comment, Constraints, Decision, DurationSpec, EntitlementRef, Justification, Name,
+    Org, Reason, Request, RequestId, RequestKind, RequestStatus, TicketRef, eligibility,
+};
+use writ_store::RequestFilter;
+
+use super::{Executed, Params, conclude, execute, json, subject_id};
+use crate::app::AppState;
+use crate::extract::{Acting, JsonBody, Principal};
+use crate::problem::{ApiError, Problem};
+use crate::wire::{CancelBody, DecisionBody, NewRequest, RequestList, RequestView};
+
+fn field<T>(name: &str, r: Result<T, String>) -> Result<T, ApiError> {
+    r.map_err(|m| ApiError::invalid("invalid-field", format!("{name}: {m}")))
+}
+
+fn request_id(id: &str) -> Result<RequestId, ApiError> {
+    RequestId::parse(id)
+        .map_err(|_| ApiError::not_found("unknown-request", format!("no request `{id}`")))
+}
+
+/// Whether `p` may see `r`: the people it concerns, anyone who decided or may decide
+/// it, and admins and auditors. Others are told it does not exist.
+fn visible(p: &Principal, r: &Request, open: &[writ_core::StepEligibility], org: &Org) -> bool {
+    let me = &p.identity.name;
+    let s = &r.submission;
+    if p.sees_everything() || &s.requester == me || &s.beneficiary == me {
+        return true;
+    }
+    if r.steps
+        .iter()
+        .any(|st| st.decision.as_ref().is_some_and(|d| &d.approver == me))
+    {
+        return true;
+    }
+    if open
+        .iter()
+        .any(|e| e.eligible.iter().any(|c| &c.identity == me))
+    {
+        return true;
+    }
+    org.identity(&s.beneficiary)
+        .is_some_and(|b| b.manager() == Some(me) || b.owner() == Some(me))
+}
+
+pub async fn view(
+    state: &AppState,
+    p: &Principal,
+    id: &RequestId,
+) -> Result<RequestView, ApiError> {
+    let missing = || ApiError::not_found("unknown-request", format!("no request `{id}`"));
+    let r = state.store.request(id).await?.ok_or_else(missing)?;
+    let org = state.store.org().await?;
+    let policy = state.store.policy().await?;
+    let open = if r.status == RequestStatus::Pending {
+        eligibility(&org, &policy.0, &r, state.clock.now())
+    } else {
+        Vec::new()
+    };
+    if !visible(p, &r, &open, &org) {
+        return Err(missing());
+    }
+    Ok(RequestView::new(&r, &open))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `pending`, `approved`, `denied` or `cancelled`.
+    status: Option<String>,
+    /// Only requests the caller made or benefits from.
+    mine: Option<bool>,
+    /// Only pending requests with an open step the caller may decide now.
+    to_decide: Option<bool>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+/// List requests the caller may see.
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(ListQuery),
+    responses((status = 200, body = RequestList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Params(q): Params<ListQuery>,
+) -> Result<Response, ApiError> {
+    let mut status = match &q.status {
+        Some(s) => {
+            Some(RequestStatus::parse(s).map_err(|m| ApiError::bad_request("invalid-query", m))?)
+        }
+        None => None,
+    };
+    let to_decide = q.to_decide.unwrap_or(false);
+    if to_decide {
+        status = Some(RequestStatus::Pending);
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state
+        .store
+        .requests(RequestFilter {
+            status,
+            involving: q.mine.unwrap_or(false).then(|| p.identity.name.clone()),
+            limit: if to_decide || !p.sees_everything() {
+                1000
+            } else {
+                limit
+            },
+        })
+        .await?;
+    let org = state.store.org().await?;
+    let policy = state.store.policy().await?;
+    let now = state.clock.now();
+    let mut out = Vec::new();
+    for r in rows {
+        let open = if r.status == RequestStatus::Pending {
+            eligibility(&org, &policy.0, &r, now)
+        } else {
+            Vec::new()
+        };
+        if to_decide
+            && !open
+                .iter()
+                .any(|e| e.eligible.iter().any(|c| c.identity == p.identity.name))
+        {
+            continue;
+        }
+        if visible(&p, &r, &open, &org) {
+            out.push(RequestView::new(&r, &open));
+        }
+        if out.len() >= limit as usize {
+            break;
+        }
+    }
+    json(StatusCode::OK, &RequestList { requests: out })
+}
+
+/// Submit an access request. Steps and eligible approvers are worked out at once.
+#[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    JsonBody { body, idempotency }: JsonBody<NewRequest>,
+) -> Result<Response, ApiError> {
+    let command = Command::Submit {
+        beneficiary: field("beneficiary", Name::parse(&body.beneficiary))?,
+        entitlement: field("entitlement", EntitlementRef::parse(&body.entitlement))?,
+        justification: field("justification", Justification::parse(&body.justification))?,
+        ticket: body
+            .ticket
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| field("ticket", TicketRef::parse(t)))
+            .transpose()?,
+        duration: field("duration", DurationSpec::parse(&body.duration))?,
+        kind: match body.kind.as_deref() {
+            None => RequestKind::Standard,
+            Some(k) => field("kind", RequestKind::parse(k))?,
+        },
+        constraints: body.constraints.map(Constraints::from),
+    };
+    let actor = p.actor();
+    let executed = execute(&state, actor.clone(), command, idempotency.clone()).await?;
+    conclude(
+        &state,
+        &actor,
+        idempotency.as_ref(),
+        StatusCode::CREATED,
+        executed,
+        |subject| {
+            let state = state.clone();
+            let p = p.clone();
+            async move {
+                let id = subject_id(&subject, "request")
+                    .ok_or_else(|| ApiError::internal("submission produced no request"))?;
+                view(&state, &p, &request_id(id)?).await
+            }
+        },
+    )
+    .await
+}
+
+/// Show a request: its frozen content, its steps, and who may decide each open step.
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = RequestView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    json(StatusCode::OK, &view(&state, &p, &request_id(&id)?).await?)
+}
+
+async fn decide(
+    state: AppState,
+    p: Principal,
+    id: String,
+    decision: Decision,
+    body: DecisionBody,
+    idempotency: Option<writ_store::IdempotencyKey>,
+) -> Result<Response, ApiError> {
+    let id = request_id(&id)?;
+    let comment = body
+        .comment
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| field("comment", Comment::parse(c)))
+        .transpose()?;
+    let command = Command::Decide {
+        request: id.clone(),
+        step: body.step,
+        decision,
+        comment,
+    };
+    let actor = p.actor();
+    let executed: Executed = execute(&state, actor.clone(), command, idempotency.clone()).await?;
+    conclude(
+        &state,
+        &actor,
+        idempotency.as_ref(),
+        StatusCode::OK,
+        executed,
+        |_| async { view(&state, &p, &id).await },
+    )
+    .await
+}
+
+/// Approve one step of a request. The last approval creates the grant.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", request_body = DecisionBody,
+    params(("id" = String, Path, description = "Request id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 200, body = RequestView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+    JsonBody { body, idempotency }: JsonBody<DecisionBody>,
+) -> Result<Response, ApiError> {
+    decide(state, p, id, Decision::Approve, body, idempotency).await
+}
+
+/// Deny one step of a request, with a comment. A denial ends the request.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/deny", tag = "requests", request_body = DecisionBody,
+    params(("id" = String, Path, description = "Request id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 200, body = RequestView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn deny(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+    JsonBody { body, idempotency }: JsonBody<DecisionBody>,
+) -> Result<Response, ApiError> {
+    decide(state, p, id, Decision::Deny, body, idempotency).await
+}
+
+/// Cancel a pending request (requester only).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "requests", request_body = CancelBody,
+    params(("id" = String, Path, description = "Request id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 200, body = RequestView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+    JsonBody { body, idempotency }: JsonBody<CancelBody>,
+) -> Result<Response, ApiError> {
+    let id = request_id(&id)?;
+    let reason = body
+        .reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| field("reason", Reason::parse(r)))
+        .transpose()?;
+    let actor = p.actor();
+    let executed = execute(
+        &state,
+        actor.clone(),
+        Command::Cancel {
+            request: id.clone(),
+            reason,
+        },
+        idempotency.clone(),
+    )
+    .await?;
+    conclude(
+        &state,
+        &actor,
+        idempotency.as_ref(),
+        StatusCode::OK,
+        executed,
+        |_| async { view(&state, &p, &id).await },
+    )
+    .await
+}

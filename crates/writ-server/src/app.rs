@@ -1,0 +1,204 @@
+//! `Application`: the data directory, the store, the HTTP server and the scheduler
+//! in one process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use writ_core::{Actor, Clock, Command};
+use writ_store::sqlite::SqliteStore;
+use writ_store::{Envelope, RandomIds, Store};
+
+use crate::config::Config;
+use crate::datadir::{DataDir, DataDirError, Pepper};
+use crate::metrics::Metrics;
+use crate::problem::ApiError;
+use crate::{api, scheduler};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] writ_store::StoreError),
+    #[error("the approval policy was refused: {0}")]
+    Policy(String),
+    #[error("cannot listen on `{addr}`: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub pepper: Pepper,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub sqlite: Arc<SqliteStore>,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    /// Run the background scheduler (expiry). Tests may drive it by hand instead.
+    pub scheduler: bool,
+}
+
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    data_dir: DataDir,
+    config: Config,
+    scheduler: bool,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, ServerError> {
+        let data_dir = DataDir::open(&settings.data_dir)?;
+        let clock = settings.clock.clone();
+        let sqlite = Arc::new(SqliteStore::open(
+            &data_dir.database(),
+            clock.clone(),
+            Box::new(RandomIds),
+        )?);
+        let store: Arc<dyn Store> = sqlite.clone();
+        // Record the policy in force; a no-op when it is unchanged since last start.
+        store
+            .execute(Envelope::new(
+                Actor::system("startup"),
+                Command::ActivatePolicy {
+                    policy: settings.config.approval.clone(),
+                },
+            ))
+            .await
+            .map_err(|e| ServerError::Policy(e.to_string()))?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let address = listener.local_addr().map_err(ServerError::Serve)?;
+        let state = AppState {
+            store,
+            pepper: data_dir.pepper().clone(),
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            sqlite,
+        };
+        Ok(Application {
+            listener,
+            address,
+            state,
+            data_dir,
+            config: settings.config,
+            scheduler: settings.scheduler,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.root()
+    }
+
+    /// Serves until `shutdown` completes, then stops the scheduler and the store.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let scheduler = self.scheduler.then(|| {
+            scheduler::spawn(
+                self.state.store.clone(),
+                self.state.clock.clone(),
+                Duration::from_millis(self.config.scheduler_interval_ms),
+                stop_rx,
+            )
+        });
+        let router = router(self.state.clone());
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        if let Some(handle) = scheduler {
+            let _ = handle.await;
+        }
+        let sqlite = self.state.sqlite.clone();
+        drop(self.state);
+        let _ = tokio::task::spawn_blocking(move || sqlite.shutdown()).await;
+        drop(self.data_dir);
+        served.map_err(ServerError::Serve)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    api.merge(api::meta::routes(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "no-such-route",
+        "no such endpoint; see /api/v1/openapi.json",
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    let detail = if req.uri().path().starts_with("/api/v1/requests/") {
+        format!(
+            "{} is not allowed here: a request is frozen once submitted; submit a new request instead",
+            req.method()
+        )
+    } else {
+        format!("{} is not allowed on this endpoint", req.method())
+    };
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", detail)
+}
+
+/// Counts and times every request by route template (never by raw path, which
+/// would put identifiers into metric labels).
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let res = next.run(req).await;
+    state
+        .metrics
+        .observe(&method, &route, res.status().as_u16(), started.elapsed());
+    res
+}

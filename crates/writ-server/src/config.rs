@@ -1,0 +1,126 @@
+//! The server's TOML configuration. Every key is optional; unknown keys are refused.
+//!
+//! ```toml
+//! [scheduler]
+//! interval_ms = 1000          # how often due grants are expired
+//!
+//! [approval]                  # overrides of the default approval chains
+//! security_group = "security"
+//! min_justification = 10
+//! review_period = "90d"
+//! [approval.tiers.medium]
+//! steps = ["manager", "system_owner"]
+//! [approval.tiers.critical]
+//! max_duration = "4h"
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+use writ_core::ApprovalPolicy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration `{path}`: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub approval: ApprovalPolicy,
+    pub scheduler_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            approval: ApprovalPolicy::default(),
+            scheduler_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    scheduler: Option<SchedulerConfig>,
+    #[serde(default)]
+    approval: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchedulerConfig {
+    interval_ms: u64,
+}
+
+impl Config {
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let file: FileConfig = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
+        let mut config = Config::default();
+        if let Some(s) = file.scheduler {
+            if !(50..=3_600_000).contains(&s.interval_ms) {
+                return Err(invalid(
+                    "scheduler.interval_ms must be between 50 and 3600000".into(),
+                ));
+            }
+            config.scheduler_interval_ms = s.interval_ms;
+        }
+        if let Some(approval) = file.approval {
+            let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;
+            config.approval =
+                ApprovalPolicy::from_toml_value(value).map_err(|e| invalid(e.to_string()))?;
+        }
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use writ_core::StepRole;
+
+    #[test]
+    fn overrides_and_defaults() {
+        let c = Config::parse(
+            "[approval.tiers.critical]\nmax_duration = \"4h\"\n[approval.tiers.low]\nsteps = [\"manager\", \"security\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.approval.tiers.critical.max_duration.unwrap().seconds(),
+            4 * 3600
+        );
+        assert_eq!(
+            c.approval.tiers.low.steps,
+            vec![StepRole::Manager, StepRole::Security]
+        );
+        assert_eq!(c.approval.tiers.high, ApprovalPolicy::default().tiers.high);
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bad_values() {
+        assert!(Config::parse("[approvals]\n", "t").is_err());
+        assert!(Config::parse("[approval.tiers.low]\nsteps = []\n", "t").is_err());
+        assert!(Config::parse("[approval]\nreview_period = \"3 months\"\n", "t").is_err());
+        assert!(Config::parse("[scheduler]\ninterval_ms = 1\n", "t").is_err());
+    }
+}

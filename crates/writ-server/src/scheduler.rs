@@ -1,0 +1,64 @@
+//! Background work on a timer: expiring grants at `expires_at`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use writ_core::{Actor, Clock, Command};
+use writ_store::{Envelope, ExecError, Store, StoreError};
+
+/// Expires every active grant that is due at the clock's current time. Returns how
+/// many were expired. A grant that another writer ended first is skipped.
+pub async fn expire_due(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
+    let mut expired = 0;
+    loop {
+        let due = store.due_grants(clock.now(), 200).await?;
+        if due.is_empty() {
+            return Ok(expired);
+        }
+        let mut progressed = false;
+        for grant in due {
+            let cmd = Command::ExpireGrant {
+                grant: grant.clone(),
+            };
+            match store
+                .execute(Envelope::new(Actor::system("scheduler"), cmd))
+                .await
+            {
+                Ok(_) => {
+                    expired += 1;
+                    progressed = true;
+                    tracing::info!(%grant, "grant expired");
+                }
+                Err(ExecError::Refused(r)) => {
+                    tracing::debug!(%grant, reason = %r, "grant not expired")
+                }
+                Err(ExecError::Store(e)) => return Err(e),
+            }
+        }
+        if !progressed {
+            return Ok(expired);
+        }
+    }
+}
+
+pub fn spawn(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = expire_due(store.as_ref(), clock.as_ref()).await {
+                        tracing::error!(error = %e, "expiry pass failed; will retry");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}

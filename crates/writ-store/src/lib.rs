@@ -1,0 +1,156 @@
+//! Writ's storage. The only crate that touches a database.
+//!
+//! [`Store::execute`] runs one command in one transaction: it loads what the
+//! command needs, asks the pure core to `decide`, appends the resulting events to the
+//! ledger table in their canonical encoding, and updates the projections — all or
+//! nothing. Reads go to the projections. [`sqlite::SqliteStore`] is the embedded
+//! backend; the PostgreSQL backend will implement the same trait and pass the same
+//! conformance story (`tests/story.rs`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use writ_core::{
+    Actor, Command, Grant, GrantId, GrantStatus, Name, Org, Recorded, Refusal, Request, RequestId,
+    RequestStatus, Timestamp, Token, TokenId,
+};
+
+pub mod sqlite;
+mod system;
+
+pub use system::{RandomIds, SystemClock};
+
+/// A storage failure, free of any database type.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// Why a command did not take effect.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecError {
+    /// The rules refused it; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Storage failed; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A command with who sent it and, optionally, the client's idempotency key.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub actor: Actor,
+    pub command: Command,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+impl Envelope {
+    pub fn new(actor: Actor, command: Command) -> Self {
+        Envelope {
+            actor,
+            command,
+            idempotency: None,
+        }
+    }
+}
+
+/// An `Idempotency-Key` and a fingerprint of the request it came with, so the same
+/// key reused for a different request is refused rather than replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The command took effect; these events are durable.
+    Committed(Vec<Recorded>),
+    /// The key was seen before; nothing new was created.
+    Replayed(IdempotentRecord),
+}
+
+/// What the first use of an idempotency key produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRecord {
+    /// Subject of the first event the command appended (`request:req_…`), or empty.
+    pub subject: String,
+    /// The response first sent, once the server has saved it.
+    pub status: Option<u16>,
+    pub body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub status: Option<RequestStatus>,
+    /// Only requests this identity made or benefits from.
+    pub involving: Option<Name>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    pub beneficiary: Option<Name>,
+    pub status: Option<GrantStatus>,
+    pub limit: u32,
+}
+
+/// One ledger entry: its exact leaf bytes and what they decode to.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub leaf: Vec<u8>,
+    pub recorded: Recorded,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub grants_by_status: Vec<(String, u64)>,
+    pub requests_by_status: Vec<(String, u64)>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Decides and, if accepted, durably applies one command. Returns once committed.
+    async fn execute(&self, envelope: Envelope) -> Result<Outcome, ExecError>;
+
+    /// Remembers the response sent for an idempotency key, for exact replays.
+    async fn save_response(
+        &self,
+        actor: &Actor,
+        key: &str,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), StoreError>;
+
+    /// The organisation as of the last commit.
+    async fn org(&self) -> Result<Arc<Org>, StoreError>;
+
+    /// The approval policy in force and its version (the default until one is activated).
+    async fn policy(&self) -> Result<Arc<(writ_core::ApprovalPolicy, String)>, StoreError>;
+
+    async fn request(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
+    async fn requests(&self, filter: RequestFilter) -> Result<Vec<Request>, StoreError>;
+    async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError>;
+    async fn grants(&self, filter: GrantFilter) -> Result<Vec<Grant>, StoreError>;
+    /// Active grants whose `expires_at` is at or before `now`, soonest first.
+    async fn due_grants(&self, now: Timestamp, limit: u32) -> Result<Vec<GrantId>, StoreError>;
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
+    async fn token(&self, id: &TokenId) -> Result<Option<Token>, StoreError>;
+    async fn tokens(&self, identity: Option<&Name>) -> Result<Vec<Token>, StoreError>;
+    /// Ledger entries with `seq > after`, in order.
+    async fn events(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Ledger entries about one subject (`request:req_…`), in order.
+    async fn events_of(&self, subject: &str) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn stats(&self) -> Result<Stats, StoreError>;
+}

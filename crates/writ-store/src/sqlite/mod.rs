@@ -1,0 +1,448 @@
+//! The embedded SQLite backend: one writer thread (group commit), a pool of readers.
+//!
+//! SQLite is driven through `rusqlite` rather than `sqlx`: on this write path (many
+//! small statements per transaction) `sqlx`'s per-statement hand-off to its worker
+//! thread cost 6× the throughput. See ARCHITECTURE.md for the figures.
+
+pub mod baseline;
+mod project;
+mod rebuild;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use writ_core::{
+    Actor, ApprovalPolicy, Clock, Grant, GrantId, IdGen, Name, Org, Recorded, Request, RequestId,
+    Timestamp, Token, TokenId,
+};
+
+pub use rebuild::{ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild};
+use rows::{DbError, DbResult};
+
+use crate::{
+    Envelope, ExecError, GrantFilter, Outcome, RequestFilter, Stats, Store, StoreError, StoredEvent,
+};
+
+const READERS: usize = 4;
+
+/// State the writer publishes after each commit, read without touching the database.
+#[derive(Debug)]
+pub struct Shared {
+    pub org: RwLock<Arc<Org>>,
+    pub policy: RwLock<Arc<(ApprovalPolicy, String)>>,
+    pub events_appended: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl Readers {
+    fn take(&self) -> DbResult<Connection> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => open_connection(&self.path, false),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn);
+    }
+}
+
+pub struct SqliteStore {
+    jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Readers>,
+    shared: Arc<Shared>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn open_connection(path: &Path, writable: bool) -> DbResult<Connection> {
+    let conn = Connection::open(path)?;
+    schema::configure(&conn, writable)?;
+    Ok(conn)
+}
+
+/// Opens (creating and migrating if needed) the database file for offline work.
+pub fn open_offline(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = open_connection(path, true).map_err(StoreError::from)?;
+    schema::migrate(&mut conn).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens the database at `path` (created if absent) and starts the writer thread.
+    pub fn open(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        ids: Box<dyn IdGen + Send>,
+    ) -> Result<SqliteStore, StoreError> {
+        let conn = open_offline(path)?;
+        let state = writer::State::load(&conn).map_err(StoreError::from)?;
+        let shared = Arc::new(Shared {
+            org: RwLock::new(state.org.clone()),
+            policy: RwLock::new(state.policy.clone()),
+            events_appended: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::channel(writer::MAX_BATCH * 4);
+        let w = writer::Writer {
+            conn,
+            state,
+            shared: shared.clone(),
+            clock,
+            ids,
+            projector: Default::default(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("writ-store-writer".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
+        let mut idle = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            idle.push(open_connection(path, false).map_err(StoreError::from)?);
+        }
+        Ok(SqliteStore {
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(idle),
+                permits: Semaphore::new(READERS),
+            }),
+            shared,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Events appended by this process since it opened the store.
+    pub fn events_appended(&self) -> u64 {
+        self.shared
+            .events_appended
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Transactions committed by the writer since the store opened.
+    pub fn commits(&self) -> u64 {
+        self.shared
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<writer::Job>, StoreError> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> DbResult<T> + Send + 'static,
+    {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = f(&conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("reader task failed: {e}")))?
+        .map_err(StoreError::from)
+    }
+
+    /// Stops accepting commands, lets the writer finish what it has, and waits for it.
+    pub fn shutdown(&self) {
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(handle) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = handle.join();
+        }
+        self.readers
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn stored(seq: i64, leaf: Vec<u8>) -> DbResult<StoredEvent> {
+    let recorded = Recorded::decode(&leaf)
+        .map_err(|e| DbError::Corrupt(format!("ledger entry {seq}: {e}")))?;
+    if recorded.seq != seq as u64 {
+        return Err(DbError::Corrupt(format!(
+            "ledger entry {seq} says it is entry {}",
+            recorded.seq
+        )));
+    }
+    Ok(StoredEvent { leaf, recorded })
+}
+
+fn collect_events(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> DbResult<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(p)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(stored(r.get(0)?, r.get(1)?)?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn execute(&self, envelope: Envelope) -> Result<Outcome, ExecError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(writer::Job::Execute {
+                envelope: Box::new(envelope),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn save_response(
+        &self,
+        actor: &Actor,
+        key: &str,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(writer::Job::SaveResponse {
+                actor: actor.to_string(),
+                key: key.to_owned(),
+                status,
+                body,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn org(&self) -> Result<Arc<Org>, StoreError> {
+        Ok(self
+            .shared
+            .org
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn policy(&self) -> Result<Arc<(ApprovalPolicy, String)>, StoreError> {
+        Ok(self
+            .shared
+            .policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn request(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| rows::load_request(c, &id)).await
+    }
+
+    async fn requests(&self, filter: RequestFilter) -> Result<Vec<Request>, StoreError> {
+        self.read(move |c| {
+            let limit = filter.limit.clamp(1, 1000);
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM requests
+                 WHERE (?1 IS NULL OR status = ?1)
+                   AND (?2 IS NULL OR requester = ?2 OR beneficiary = ?2)
+                 ORDER BY submitted_at DESC, id DESC LIMIT ?3",
+            )?;
+            let ids: Vec<String> = stmt
+                .query_map(
+                    params![
+                        filter.status.map(|s| s.as_str()),
+                        filter.involving.as_ref().map(Name::as_str),
+                        limit
+                    ],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(r) = rows::load_request(c, &id)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| rows::load_grant(c, &id)).await
+    }
+
+    async fn grants(&self, filter: GrantFilter) -> Result<Vec<Grant>, StoreError> {
+        self.read(move |c| {
+            let limit = filter.limit.clamp(1, 1000);
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {} FROM grants
+                 WHERE (?1 IS NULL OR beneficiary = ?1) AND (?2 IS NULL OR status = ?2)
+                 ORDER BY granted_at DESC, id DESC LIMIT ?3",
+                rows::GRANT_COLUMNS
+            ))?;
+            let mut q = stmt.query(params![
+                filter.beneficiary.as_ref().map(Name::as_str),
+                filter.status.map(|s| s.as_str()),
+                limit
+            ])?;
+            let mut out = Vec::new();
+            while let Some(r) = q.next()? {
+                out.push(rows::grant_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn due_grants(&self, now: Timestamp, limit: u32) -> Result<Vec<GrantId>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM grants WHERE status = 'active' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+            )?;
+            let ids: Vec<String> = stmt
+                .query_map(params![now.millis(), limit], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids.iter()
+                .map(|id| GrantId::parse(id).map_err(DbError::Corrupt))
+                .collect()
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError> {
+        let hash = hash.to_owned();
+        self.read(move |c| rows::load_token_by_hash(c, &hash)).await
+    }
+
+    async fn token(&self, id: &TokenId) -> Result<Option<Token>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| rows::load_token(c, &id)).await
+    }
+
+    async fn tokens(&self, identity: Option<&Name>) -> Result<Vec<Token>, StoreError> {
+        let identity = identity.cloned();
+        self.read(move |c| rows::load_tokens(c, identity.as_ref()))
+            .await
+    }
+
+    async fn events(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| {
+            collect_events(
+                c,
+                "SELECT seq, leaf FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                params![after as i64, limit.clamp(1, 10_000)],
+            )
+        })
+        .await
+    }
+
+    async fn events_of(&self, subject: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let subject = subject.to_owned();
+        self.read(move |c| {
+            collect_events(
+                c,
+                "SELECT seq, leaf FROM events WHERE subject = ?1 ORDER BY seq",
+                params![subject],
+            )
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        self.read(|c| {
+            let events: i64 =
+                c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+            let by = |sql: &str| -> DbResult<Vec<(String, u64)>> {
+                let mut stmt = c.prepare_cached(sql)?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            };
+            Ok(Stats {
+                events: events as u64,
+                grants_by_status: by(
+                    "SELECT status, COUNT(*) FROM grants GROUP BY status ORDER BY status",
+                )?,
+                requests_by_status: by(
+                    "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status",
+                )?,
+            })
+        })
+        .await
+    }
+}

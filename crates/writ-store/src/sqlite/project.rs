@@ -1,0 +1,127 @@
+//! Projection: how each event changes the state tables.
+//!
+//! The live write path and `rebuild` both go through [`Projector::project`], and it
+//! changes aggregates only through the core's `apply` functions, so a rebuilt
+//! projection can differ from the live one only if something wrote to the tables
+//! behind the ledger's back — which is what the rebuild check detects.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+use writ_core::{Event, Grant, Recorded, Request};
+
+use super::rows::{self, DbError, DbResult};
+
+/// Appends one ledger row with its exact leaf bytes.
+pub fn append(conn: &Connection, rec: &Recorded, leaf: &[u8]) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (seq, at, kind, actor, subject, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        rec.seq as i64,
+        rec.at.millis(),
+        rec.event.kind(),
+        rec.actor.to_string(),
+        rec.event.subject(),
+        leaf,
+    ])?;
+    Ok(())
+}
+
+/// Applies events to the projection tables, caching the aggregates it touched
+/// within one transaction. Call [`Projector::forget`] when that transaction (or a
+/// savepoint in it) rolls back.
+#[derive(Debug, Default)]
+pub struct Projector {
+    requests: HashMap<String, Request>,
+    grants: HashMap<String, Grant>,
+}
+
+impl Projector {
+    pub fn forget(&mut self) {
+        self.requests.clear();
+        self.grants.clear();
+    }
+
+    pub fn request(&mut self, conn: &Connection, id: &str) -> DbResult<Option<Request>> {
+        if let Some(r) = self.requests.get(id) {
+            return Ok(Some(r.clone()));
+        }
+        let loaded = rows::load_request(conn, id)?;
+        if let Some(r) = &loaded {
+            self.requests.insert(id.to_owned(), r.clone());
+        }
+        Ok(loaded)
+    }
+
+    pub fn grant(&mut self, conn: &Connection, id: &str) -> DbResult<Option<Grant>> {
+        if let Some(g) = self.grants.get(id) {
+            return Ok(Some(g.clone()));
+        }
+        let loaded = rows::load_grant(conn, id)?;
+        if let Some(g) = &loaded {
+            self.grants.insert(id.to_owned(), g.clone());
+        }
+        Ok(loaded)
+    }
+
+    pub fn project(&mut self, conn: &Connection, rec: &Recorded) -> DbResult<()> {
+        match &rec.event {
+            Event::PolicyActivated { version, policy } => {
+                rows::save_policy(conn, version, policy, rec.at)?
+            }
+            Event::IdentityUpserted { identity } => rows::save_identity(conn, identity)?,
+            Event::SystemUpserted { system } => rows::save_system(conn, system)?,
+            Event::EntitlementUpserted { entitlement } => {
+                rows::save_entitlement(conn, entitlement)?
+            }
+            Event::TokenIssued { token } => rows::save_token(conn, token)?,
+            Event::TokenRevoked { token } => {
+                let mut t = rows::load_token(conn, token)?
+                    .ok_or_else(|| missing(rec, "token", token.as_str()))?;
+                t.revoked_at = Some(rec.at);
+                rows::save_token(conn, &t)?;
+            }
+            Event::RequestSubmitted { request, digest } => {
+                let r = Request::submitted(request.clone(), digest.clone());
+                rows::save_request(conn, &r)?;
+                self.requests.insert(request.id.to_string(), r);
+            }
+            Event::StepDecided { request, .. }
+            | Event::RequestApproved { request, .. }
+            | Event::RequestDenied { request, .. }
+            | Event::RequestCancelled { request, .. } => {
+                let mut r = self
+                    .request(conn, request.as_str())?
+                    .ok_or_else(|| missing(rec, "request", request.as_str()))?;
+                r.apply(rec);
+                rows::save_request(conn, &r)?;
+                self.requests.insert(request.to_string(), r);
+            }
+            Event::GrantCreated { grant, .. } => {
+                let g = Grant::created(rec).ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
+                rows::save_grant(conn, &g)?;
+                self.grants.insert(grant.to_string(), g);
+            }
+            Event::GrantRenewed { grant, .. }
+            | Event::GrantRevoked { grant, .. }
+            | Event::GrantExpired { grant } => {
+                let mut g = self
+                    .grant(conn, grant.as_str())?
+                    .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
+                g.apply(rec);
+                rows::save_grant(conn, &g)?;
+                self.grants.insert(grant.to_string(), g);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn missing(rec: &Recorded, what: &str, id: &str) -> DbError {
+    DbError::Corrupt(format!(
+        "event {} ({}) refers to {what} `{id}`, which the projection does not hold",
+        rec.seq,
+        rec.event.kind()
+    ))
+}

@@ -1,0 +1,141 @@
+//! Rebuilding the projections from the ledger, and checking them against it.
+
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::project::Projector;
+use super::rows::{DbError, DbResult};
+use super::schema::PROJECTIONS;
+use super::{open_offline, stored};
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+}
+
+/// The outcome of replaying the ledger and comparing with the live tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectionCheck {
+    Match {
+        events: u64,
+        rows: usize,
+    },
+    /// The first row that differs: `live` is what the table holds, `replayed` what the
+    /// ledger says it should hold (either may be absent).
+    Diverges {
+        table: String,
+        live: Option<String>,
+        replayed: Option<String>,
+    },
+}
+
+/// Replays every ledger entry, in order, into empty projection tables.
+fn replay(conn: &Connection) -> DbResult<u64> {
+    for (table, _) in PROJECTIONS {
+        conn.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    let mut projector = Projector::default();
+    let mut stmt =
+        conn.prepare("SELECT seq, at, kind, actor, subject, leaf FROM events ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut expected = 1i64;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        if seq != expected {
+            return Err(DbError::Corrupt(format!(
+                "ledger entry {expected} is missing (next entry is {seq})"
+            )));
+        }
+        let ev = stored(seq, r.get(5)?)?;
+        let rec = &ev.recorded;
+        let columns_match = r.get::<_, i64>(1)? == rec.at.millis()
+            && r.get::<_, String>(2)? == rec.event.kind()
+            && r.get::<_, String>(3)? == rec.actor.to_string()
+            && r.get::<_, String>(4)? == rec.event.subject();
+        if !columns_match {
+            return Err(DbError::Corrupt(format!(
+                "ledger entry {seq}: index columns disagree with the leaf"
+            )));
+        }
+        projector.project(conn, rec)?;
+        if seq % 10_000 == 0 {
+            projector.forget();
+        }
+        expected += 1;
+    }
+    Ok((expected - 1) as u64)
+}
+
+/// Every projection row as one line `table | col=value | …`, in key order.
+pub fn dump_projections(conn: &Connection) -> DbResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (table, key) in PROJECTIONS {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}"))?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let mut line = String::new();
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(" | ");
+                }
+                let v = match r.get_ref(i)? {
+                    ValueRef::Null => "NULL".to_owned(),
+                    ValueRef::Integer(n) => n.to_string(),
+                    ValueRef::Real(f) => f.to_string(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    ValueRef::Blob(b) => format!(
+                        "x'{}'",
+                        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                    ),
+                };
+                line.push_str(&format!("{name}={v}"));
+            }
+            out.push((table.to_string(), line));
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuilds the projection tables of the database at `path` from its ledger.
+/// Run it with the server stopped.
+pub fn rebuild(path: &Path) -> Result<RebuildReport, StoreError> {
+    let mut conn = open_offline(path)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    let events = replay(&tx)?;
+    tx.commit().map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(RebuildReport { events })
+}
+
+/// Replays the ledger in a transaction that is rolled back, and compares the result
+/// with the live projection tables. Changes nothing.
+pub fn check_projections(path: &Path) -> Result<ProjectionCheck, StoreError> {
+    let mut conn = open_offline(path)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    let live = dump_projections(&tx)?;
+    let events = replay(&tx)?;
+    let replayed = dump_projections(&tx)?;
+    drop(tx); // rolls back
+    let n = live.len().max(replayed.len());
+    for i in 0..n {
+        let (l, r) = (live.get(i), replayed.get(i));
+        if l != r {
+            return Ok(ProjectionCheck::Diverges {
+                table: l.or(r).map(|(t, _)| t.clone()).unwrap_or_default(),
+                live: l.map(|(_, s)| s.clone()),
+                replayed: r.map(|(_, s)| s.clone()),
+            });
+        }
+    }
+    Ok(ProjectionCheck::Match {
+        events,
+        rows: live.len(),
+    })
+}

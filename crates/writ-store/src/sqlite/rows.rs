@@ -1,0 +1,415 @@
+//! Rows to domain values and back. Shared by the writer, the readers and rebuild.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use writ_core::{
+    ApprovalPolicy, Comment, Decision, Entitlement, EntitlementRef, Grant, GrantId, GrantStatus,
+    Identity, Name, Org, Reason, Request, RequestId, RequestStatus, Step, StepDecision, StepRole,
+    Submission, System, Timestamp, Token, TokenId,
+};
+
+use crate::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> StoreError {
+        match e {
+            DbError::Sql(e) => StoreError::Other(e.to_string()),
+            DbError::Corrupt(m) => StoreError::Corrupt(m),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
+    DbError::Corrupt(format!("{what}: {e}"))
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> DbResult<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
+    serde_json::to_string(value).map_err(|e| corrupt("encode", e))
+}
+
+// ---- organisation ----------------------------------------------------------------
+
+pub fn load_org(conn: &Connection) -> DbResult<Org> {
+    let mut org = Org::default();
+    let mut stmt = conn.prepare_cached("SELECT name, body FROM identities")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (name, body) = row?;
+        let identity: Identity = json(&format!("identity `{name}`"), &body)?;
+        org.identities.insert(identity.name.clone(), identity);
+    }
+    let mut stmt = conn.prepare_cached("SELECT name, body FROM systems")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (name, body) = row?;
+        let system: System = json(&format!("system `{name}`"), &body)?;
+        org.systems.insert(system.name.clone(), system);
+    }
+    let mut stmt = conn.prepare_cached("SELECT system, name, body FROM entitlements")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (system, name, body) = row?;
+        let e: Entitlement = json(&format!("entitlement `{system}/{name}`"), &body)?;
+        org.entitlements.insert(e.reference(), e);
+    }
+    Ok(org)
+}
+
+pub fn save_identity(conn: &Connection, i: &Identity) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO identities (name, kind, status, manager, owner, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        i.name.as_str(),
+        i.kind_label(),
+        if i.is_active() { "active" } else { "inactive" },
+        i.manager().map(Name::as_str),
+        i.owner().map(Name::as_str),
+        to_json(i)?,
+    ])?;
+    Ok(())
+}
+
+pub fn save_system(conn: &Connection, s: &System) -> DbResult<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO systems (name, owner, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![s.name.as_str(), s.owner.as_str(), to_json(s)?])?;
+    Ok(())
+}
+
+pub fn save_entitlement(conn: &Connection, e: &Entitlement) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO entitlements (system, name, risk, owner, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        e.system.as_str(),
+        e.name.as_str(),
+        e.risk.as_str(),
+        e.owner.as_ref().map(Name::as_str),
+        to_json(e)?,
+    ])?;
+    Ok(())
+}
+
+// ---- policy ------------------------------------------------------------------------
+
+pub fn load_policy(conn: &Connection) -> DbResult<Option<(ApprovalPolicy, String)>> {
+    let row = conn
+        .prepare_cached("SELECT version, body FROM policy WHERE id = 1")?
+        .query_row([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((version, body)) => Ok(Some((json("policy", &body)?, version))),
+    }
+}
+
+pub fn save_policy(
+    conn: &Connection,
+    version: &str,
+    policy: &ApprovalPolicy,
+    at: Timestamp,
+) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO policy (id, version, body, activated_at) VALUES (1, ?1, ?2, ?3)",
+    )?
+    .execute(params![version, to_json(policy)?, at.millis()])?;
+    Ok(())
+}
+
+// ---- tokens ------------------------------------------------------------------------
+
+const TOKEN_COLUMNS: &str = "id, identity, label, hash, issued_at, expires_at, revoked_at";
+
+fn token_from(r: &Row<'_>) -> DbResult<Token> {
+    let id: String = r.get(0)?;
+    let what = format!("token `{id}`");
+    Ok(Token {
+        id: TokenId::parse(&id).map_err(|e| corrupt(&what, e))?,
+        identity: Name::parse(&r.get::<_, String>(1)?).map_err(|e| corrupt(&what, e))?,
+        label: r.get(2)?,
+        hash: r.get(3)?,
+        issued_at: Timestamp(r.get(4)?),
+        expires_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+        revoked_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
+    })
+}
+
+pub fn load_token(conn: &Connection, id: &TokenId) -> DbResult<Option<Token>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"))?;
+    let mut rows = stmt.query(params![id.as_str()])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(token_from(r)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn load_token_by_hash(conn: &Connection, hash: &str) -> DbResult<Option<Token>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
+    ))?;
+    let mut rows = stmt.query(params![hash])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(token_from(r)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn load_tokens(conn: &Connection, identity: Option<&Name>) -> DbResult<Vec<Token>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens WHERE (?1 IS NULL OR identity = ?1) ORDER BY issued_at, id"
+    ))?;
+    let mut rows = stmt.query(params![identity.map(Name::as_str)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(token_from(r)?);
+    }
+    Ok(out)
+}
+
+pub fn save_token(conn: &Connection, t: &Token) -> DbResult<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(params![
+        t.id.as_str(),
+        t.identity.as_str(),
+        t.label,
+        t.hash,
+        t.issued_at.millis(),
+        t.expires_at.map(Timestamp::millis),
+        t.revoked_at.map(Timestamp::millis),
+    ])?;
+    Ok(())
+}
+
+// ---- requests ----------------------------------------------------------------------
+
+pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT submission, digest, status, closed_at, grant_id, cancel_reason FROM requests WHERE id = ?1",
+        )?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((submission, digest, status, closed_at, grant, cancel_reason)) = row else {
+        return Ok(None);
+    };
+    let what = format!("request `{id}`");
+    let submission: Submission = json(&what, &submission)?;
+    let mut steps = Vec::with_capacity(submission.steps.len());
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, role, approver, decision, comment, basis, policy_version, decided_at
+         FROM request_steps WHERE request_id = ?1 ORDER BY idx",
+    )?;
+    let mut rows = stmt.query(params![id])?;
+    while let Some(r) = rows.next()? {
+        let role: String = r.get(1)?;
+        let approver: Option<String> = r.get(2)?;
+        let decision = match approver {
+            None => None,
+            Some(approver) => {
+                let d: String = r.get::<_, Option<String>>(3)?.unwrap_or_default();
+                Some(StepDecision {
+                    approver: Name::parse(&approver).map_err(|e| corrupt(&what, e))?,
+                    decision: match d.as_str() {
+                        "approve" => Decision::Approve,
+                        "deny" => Decision::Deny,
+                        other => return Err(corrupt(&what, format!("decision `{other}`"))),
+                    },
+                    comment: match r.get::<_, Option<String>>(4)? {
+                        Some(c) => Some(Comment::parse(&c).map_err(|e| corrupt(&what, e))?),
+                        None => None,
+                    },
+                    basis: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    policy_version: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    decided_at: Timestamp(r.get::<_, Option<i64>>(7)?.unwrap_or_default()),
+                })
+            }
+        };
+        steps.push(Step {
+            index: r.get(0)?,
+            role: StepRole::parse(&role).map_err(|e| corrupt(&what, e))?,
+            decision,
+        });
+    }
+    Ok(Some(Request {
+        submission,
+        digest,
+        steps,
+        status: RequestStatus::parse(&status).map_err(|e| corrupt(&what, e))?,
+        closed_at: closed_at.map(Timestamp),
+        grant: match grant {
+            Some(g) => Some(GrantId::parse(&g).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
+        cancel_reason: match cancel_reason {
+            Some(c) => Some(Reason::parse(&c).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
+    }))
+}
+
+pub fn save_request(conn: &Connection, r: &Request) -> DbResult<()> {
+    let s = &r.submission;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO requests
+         (id, requester, beneficiary, entitlement, status, submitted_at, closed_at, grant_id, cancel_reason, digest, submission)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        s.id.as_str(),
+        s.requester.as_str(),
+        s.beneficiary.as_str(),
+        s.entitlement.to_string(),
+        r.status.as_str(),
+        s.submitted_at.millis(),
+        r.closed_at.map(Timestamp::millis),
+        r.grant.as_ref().map(GrantId::as_str),
+        r.cancel_reason.as_ref().map(Reason::as_str),
+        r.digest,
+        to_json(s)?,
+    ])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO request_steps
+         (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for step in &r.steps {
+        let d = step.decision.as_ref();
+        stmt.execute(params![
+            s.id.as_str(),
+            step.index,
+            step.role.to_string(),
+            d.map(|d| d.approver.as_str()),
+            d.map(|d| d.decision.as_str()),
+            d.and_then(|d| d.comment.as_ref().map(Comment::as_str)),
+            d.map(|d| d.basis.as_str()),
+            d.map(|d| d.policy_version.as_str()),
+            d.map(|d| d.decided_at.millis()),
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn open_request_for(
+    conn: &Connection,
+    beneficiary: &Name,
+    entitlement: &EntitlementRef,
+) -> DbResult<Option<RequestId>> {
+    let id: Option<String> = conn
+        .prepare_cached(
+            "SELECT id FROM requests WHERE beneficiary = ?1 AND entitlement = ?2 AND status = 'pending' LIMIT 1",
+        )?
+        .query_row(params![beneficiary.as_str(), entitlement.to_string()], |r| r.get(0))
+        .optional()?;
+    id.map(|id| RequestId::parse(&id).map_err(|e| corrupt("request id", e)))
+        .transpose()
+}
+
+// ---- grants ------------------------------------------------------------------------
+
+pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor";
+
+pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
+    let id: String = r.get(0)?;
+    let what = format!("grant `{id}`");
+    let c = |e: String| corrupt(&what, e);
+    Ok(Grant {
+        id: GrantId::parse(&id).map_err(c)?,
+        request: RequestId::parse(&r.get::<_, String>(1)?).map_err(|e| corrupt(&what, e))?,
+        beneficiary: Name::parse(&r.get::<_, String>(2)?).map_err(|e| corrupt(&what, e))?,
+        entitlement: EntitlementRef::parse(&r.get::<_, String>(3)?)
+            .map_err(|e| corrupt(&what, e))?,
+        status: GrantStatus::parse(&r.get::<_, String>(4)?).map_err(|e| corrupt(&what, e))?,
+        granted_at: Timestamp(r.get(5)?),
+        expires_at: Timestamp(r.get(6)?),
+        review_by: Timestamp(r.get(7)?),
+        renews: match r.get::<_, Option<String>>(8)? {
+            Some(g) => Some(GrantId::parse(&g).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
+        ended_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        ended_by: r.get(10)?,
+        end_reason: r.get(11)?,
+        successor: match r.get::<_, Option<String>>(12)? {
+            Some(g) => Some(GrantId::parse(&g).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
+    })
+}
+
+pub fn load_grant(conn: &Connection, id: &str) -> DbResult<Option<Grant>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"))?;
+    let mut rows = stmt.query(params![id])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(grant_from(r)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn active_grant_for(
+    conn: &Connection,
+    beneficiary: &Name,
+    entitlement: &EntitlementRef,
+) -> DbResult<Option<Grant>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE beneficiary = ?1 AND entitlement = ?2 AND status = 'active' LIMIT 1"
+    ))?;
+    let mut rows = stmt.query(params![beneficiary.as_str(), entitlement.to_string()])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(grant_from(r)?)),
+        None => Ok(None),
+    }
+}
+
+pub fn save_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        g.id.as_str(),
+        g.request.as_str(),
+        g.beneficiary.as_str(),
+        g.entitlement.to_string(),
+        g.status.as_str(),
+        g.granted_at.millis(),
+        g.expires_at.millis(),
+        g.review_by.millis(),
+        g.renews.as_ref().map(GrantId::as_str),
+        g.ended_at.map(Timestamp::millis),
+        g.ended_by,
+        g.end_reason,
+        g.successor.as_ref().map(GrantId::as_str),
+    ])?;
+    Ok(())
+}

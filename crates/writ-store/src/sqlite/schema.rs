@@ -1,0 +1,164 @@
+//! The SQLite schema, applied in order and tracked by `PRAGMA user_version`.
+//! Never edit an applied migration: add the next one.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: ledger, projections, idempotency keys.
+    r#"
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        leaf    BLOB NOT NULL
+    );
+    CREATE INDEX events_subject ON events(subject, seq);
+
+    CREATE TABLE policy (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        version      TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        activated_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE identities (
+        name    TEXT PRIMARY KEY,
+        kind    TEXT NOT NULL,
+        status  TEXT NOT NULL,
+        manager TEXT,
+        owner   TEXT,
+        body    TEXT NOT NULL
+    );
+
+    CREATE TABLE systems (
+        name  TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        body  TEXT NOT NULL
+    );
+
+    CREATE TABLE entitlements (
+        system TEXT NOT NULL,
+        name   TEXT NOT NULL,
+        risk   TEXT NOT NULL,
+        owner  TEXT,
+        body   TEXT NOT NULL,
+        PRIMARY KEY (system, name)
+    );
+
+    CREATE TABLE tokens (
+        id         TEXT PRIMARY KEY,
+        identity   TEXT NOT NULL,
+        label      TEXT NOT NULL,
+        hash       TEXT NOT NULL UNIQUE,
+        issued_at  INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+    );
+
+    CREATE TABLE requests (
+        id            TEXT PRIMARY KEY,
+        requester     TEXT NOT NULL,
+        beneficiary   TEXT NOT NULL,
+        entitlement   TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        submitted_at  INTEGER NOT NULL,
+        closed_at     INTEGER,
+        grant_id      TEXT,
+        cancel_reason TEXT,
+        digest        TEXT NOT NULL,
+        submission    TEXT NOT NULL
+    );
+    CREATE INDEX requests_status ON requests(status, submitted_at);
+    CREATE INDEX requests_pair ON requests(beneficiary, entitlement, status);
+    CREATE INDEX requests_requester ON requests(requester, submitted_at);
+
+    CREATE TABLE request_steps (
+        request_id     TEXT NOT NULL,
+        idx            INTEGER NOT NULL,
+        role           TEXT NOT NULL,
+        approver       TEXT,
+        decision       TEXT,
+        comment        TEXT,
+        basis          TEXT,
+        policy_version TEXT,
+        decided_at     INTEGER,
+        PRIMARY KEY (request_id, idx)
+    );
+
+    CREATE TABLE grants (
+        id          TEXT PRIMARY KEY,
+        request_id  TEXT NOT NULL,
+        beneficiary TEXT NOT NULL,
+        entitlement TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        granted_at  INTEGER NOT NULL,
+        -- A grant without an end cannot be stored.
+        expires_at  INTEGER NOT NULL CHECK (expires_at > granted_at),
+        review_by   INTEGER NOT NULL CHECK (review_by <= expires_at),
+        renews      TEXT,
+        ended_at    INTEGER,
+        ended_by    TEXT,
+        end_reason  TEXT,
+        successor   TEXT
+    );
+    CREATE INDEX grants_due ON grants(status, expires_at);
+    CREATE INDEX grants_pair ON grants(beneficiary, entitlement, status);
+
+    CREATE TABLE idempotency (
+        actor       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        status      INTEGER,
+        body        BLOB,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (actor, key)
+    );
+    "#,
+];
+
+/// The tables rebuilt from the ledger, in dump order.
+pub const PROJECTIONS: &[(&str, &str)] = &[
+    ("policy", "id"),
+    ("identities", "name"),
+    ("systems", "name"),
+    ("entitlements", "system, name"),
+    ("tokens", "id"),
+    ("requests", "id"),
+    ("request_steps", "request_id, idx"),
+    ("grants", "id"),
+];
+
+pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if writable {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before Writ acknowledges it.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    } else {
+        conn.pragma_update(None, "query_only", true)?;
+    }
+    conn.pragma_update(None, "foreign_keys", false)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {current} is newer than this build of Writ knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The single writer: group commit of many commands per transaction.
+//!
+//! One thread owns the only writable connection. It takes every command that is
+//! waiting (up to `MAX_BATCH`), runs each inside its own savepoint — so a refusal or
+//! a failure of one command leaves the others intact — and commits them together
+//! with one fsync. Callers hear back only after that commit: an acknowledged command
+//! is durable.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+use writ_core::{
+    ApprovalPolicy, Clock, Ctx, Event, IdGen, Org, PairState, Recorded, Refusal, Timestamp, decide,
+};
+
+use super::Shared;
+use super::project::{self, Projector};
+use super::rows::{self, DbResult};
+use crate::{Envelope, ExecError, IdempotentRecord, Outcome, StoreError};
+
+pub const MAX_BATCH: usize = 512;
+
+pub enum Job {
+    Execute {
+        envelope: Box<Envelope>,
+        reply: oneshot::Sender<Result<Outcome, ExecError>>,
+    },
+    SaveResponse {
+        actor: String,
+        key: String,
+        status: u16,
+        body: Vec<u8>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// What the writer knows between commands; cheap to snapshot (reference counted).
+#[derive(Clone)]
+pub struct State {
+    pub org: Arc<Org>,
+    pub policy: Arc<(ApprovalPolicy, String)>,
+    pub active_policy: Option<String>,
+    pub next_seq: u64,
+    pub last_at: Timestamp,
+}
+
+impl State {
+    pub fn load(conn: &Connection) -> DbResult<State> {
+        let org = rows::load_org(conn)?;
+        let (policy, active_policy) = match rows::load_policy(conn)? {
+            Some((p, v)) => ((p, v.clone()), Some(v)),
+            None => {
+                let p = ApprovalPolicy::default();
+                let v = p.version();
+                ((p, v), None)
+            }
+        };
+        let (max_seq, max_at): (Option<i64>, Option<i64>) =
+            conn.query_row("SELECT MAX(seq), MAX(at) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        Ok(State {
+            org: Arc::new(org),
+            policy: Arc::new(policy),
+            active_policy,
+            next_seq: max_seq.unwrap_or(0) as u64 + 1,
+            last_at: Timestamp(max_at.unwrap_or(i64::MIN)),
+        })
+    }
+
+    fn absorb(&mut self, rec: &Recorded) {
+        match &rec.event {
+            Event::PolicyActivated { version, policy } => {
+                self.policy = Arc::new((policy.clone(), version.clone()));
+                self.active_policy = Some(version.clone());
+            }
+            e @ (Event::IdentityUpserted { .. }
+            | Event::SystemUpserted { .. }
+            | Event::EntitlementUpserted { .. }) => {
+                Arc::make_mut(&mut self.org).apply(e);
+            }
+            _ => {}
+        }
+    }
+}
+
+pub struct Writer {
+    pub conn: Connection,
+    pub state: State,
+    pub shared: Arc<Shared>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Box<dyn IdGen + Send>,
+    pub projector: Projector,
+}
+
+enum Reply {
+    Exec(
+        oneshot::Sender<Result<Outcome, ExecError>>,
+        Result<Outcome, ExecError>,
+    ),
+    Saved(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
+}
+
+impl Writer {
+    pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = Vec::with_capacity(64);
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Job>) {
+        let Writer {
+            conn,
+            state,
+            shared,
+            clock,
+            ids,
+            projector,
+        } = self;
+        let start = state.clone();
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let err = StoreError::Unavailable(format!("cannot begin a transaction: {e}"));
+                for job in batch {
+                    fail(job, &err);
+                }
+                return;
+            }
+        };
+        let mut appended = 0u64;
+        for job in batch {
+            match job {
+                Job::Execute { envelope, reply } => {
+                    let before = state.clone();
+                    let result = match tx.savepoint() {
+                        Ok(mut sp) => {
+                            let r = run_command(
+                                &sp,
+                                projector,
+                                state,
+                                clock.as_ref(),
+                                ids.as_mut(),
+                                &envelope,
+                            );
+                            match r {
+                                Ok(outcome) => match sp.commit() {
+                                    Ok(()) => Ok(outcome),
+                                    Err(e) => {
+                                        Err(ExecError::Store(StoreError::Other(e.to_string())))
+                                    }
+                                },
+                                Err(e) => {
+                                    let _ = sp.rollback();
+                                    Err(e)
+                                }
+                            }
+                        }
+                        Err(e) => Err(ExecError::Store(StoreError::Other(e.to_string()))),
+                    };
+                    match &result {
+                        Ok(Outcome::Committed(events)) => appended += events.len() as u64,
+                        Ok(Outcome::Replayed(_)) => {}
+                        Err(_) => {
+                            *state = before;
+                            projector.forget();
+                        }
+                    }
+                    replies.push(Reply::Exec(reply, result));
+                }
+                Job::SaveResponse {
+                    actor,
+                    key,
+                    status,
+                    body,
+                    reply,
+                } => {
+                    let r = tx
+                        .execute(
+                            "UPDATE idempotency SET status = ?1, body = ?2 WHERE actor = ?3 AND key = ?4",
+                            params![status, body, actor, key],
+                        )
+                        .map(|_| ())
+                        .map_err(|e| StoreError::Other(e.to_string()));
+                    replies.push(Reply::Saved(reply, r));
+                }
+            }
+        }
+        projector.forget();
+        if let Err(e) = tx.commit() {
+            *state = start;
+            let err = StoreError::Other(format!("commit failed: {e}"));
+            for reply in replies {
+                match reply {
+                    Reply::Exec(tx, Ok(_)) => {
+                        let _ = tx.send(Err(ExecError::Store(err.clone())));
+                    }
+                    Reply::Exec(tx, Err(e)) => {
+                        let _ = tx.send(Err(e));
+                    }
+                    Reply::Saved(tx, _) => {
+                        let _ = tx.send(Err(err.clone()));
+                    }
+                }
+            }
+            return;
+        }
+        // Publish what readers see only after the commit.
+        *shared.org.write().unwrap_or_else(PoisonError::into_inner) = state.org.clone();
+        *shared
+            .policy
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = state.policy.clone();
+        shared
+            .events_appended
+            .fetch_add(appended, Ordering::Relaxed);
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+        for reply in replies {
+            match reply {
+                Reply::Exec(tx, r) => {
+                    let _ = tx.send(r);
+                }
+                Reply::Saved(tx, r) => {
+                    let _ = tx.send(r);
+                }
+            }
+        }
+    }
+}
+
+fn fail(job: Job, err: &StoreError) {
+    match job {
+        Job::Execute { reply, .. } => {
+            let _ = reply.send(Err(ExecError::Store(err.clone())));
+        }
+        Job::SaveResponse { reply, .. } => {
+            let _ = reply.send(Err(err.clone()));
+        }
+    }
+}
+
+fn db(e: rows::DbError) -> ExecError {
+    ExecError::Store(e.into())
+}
+
+fn run_command(
+    conn: &Connection,
+    projector: &mut Projector,
+    state: &mut State,
+    clock: &dyn Clock,
+    ids: &mut dyn IdGen,
+    envelope: &Envelope,
+) -> Result<Outcome, ExecError> {
+    let actor = envelope.actor.to_string();
+    if let Some(k) = &envelope.idempotency {
+        let seen = conn
+            .prepare_cached(
+                "SELECT fingerprint, subject, status, body FROM idempotency WHERE actor = ?1 AND key = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![actor, k.key], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<u16>>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| db(e.into()))?;
+        if let Some((fingerprint, subject, status, body)) = seen {
+            if fingerprint != k.fingerprint {
+                return Err(ExecError::Refused(Refusal::invalid(
+                    "idempotency-key-reused",
+                    format!(
+                        "Idempotency-Key `{}` was already used for a different request",
+                        k.key
+                    ),
+                )));
+            }
+            return Ok(Outcome::Replayed(IdempotentRecord {
+                subject,
+                status,
+                body,
+            }));
+        }
+    }
+
+    let needs = envelope.command.needs();
+    let request = match &needs.request {
+        Some(id) => projector.request(conn, id.as_str()).map_err(db)?,
+        None => None,
+    };
+    let grant_id = needs
+        .grant
+        .clone()
+        .or_else(|| request.as_ref().and_then(|r| r.submission.renews.clone()));
+    let grant = match grant_id {
+        Some(id) => projector.grant(conn, id.as_str()).map_err(db)?,
+        None => None,
+    };
+    let token = match &needs.token {
+        Some(id) => rows::load_token(conn, id).map_err(db)?,
+        None => None,
+    };
+    let (open, active) = match &needs.pair {
+        Some((b, e)) => (
+            rows::open_request_for(conn, b, e).map_err(db)?,
+            rows::active_grant_for(conn, b, e).map_err(db)?,
+        ),
+        None => (None, None),
+    };
+    // Ledger time never runs backwards, whatever the wall clock does.
+    let now = clock.now().max(state.last_at);
+    let policy = state.policy.clone();
+    let org = state.org.clone();
+    let ctx = Ctx {
+        org: &org,
+        policy: &policy.0,
+        policy_version: &policy.1,
+        active_policy_version: state.active_policy.as_deref(),
+        now,
+        request: request.as_ref(),
+        grant: grant.as_ref(),
+        token: token.as_ref(),
+        pair: PairState {
+            open_request: open.as_ref(),
+            active_grant: active.as_ref(),
+        },
+    };
+    let events = decide(&ctx, &envelope.actor, &envelope.command, ids)?;
+
+    let mut recorded = Vec::with_capacity(events.len());
+    for event in events {
+        let rec = Recorded {
+            seq: state.next_seq,
+            at: now,
+            actor: envelope.actor.clone(),
+            event,
+        };
+        let leaf = rec
+            .encode()
+            .map_err(|e| ExecError::Store(StoreError::Other(e.to_string())))?;
+        project::append(conn, &rec, &leaf).map_err(db)?;
+        projector.project(conn, &rec).map_err(db)?;
+        state.absorb(&rec);
+        state.next_seq += 1;
+        state.last_at = now;
+        recorded.push(rec);
+    }
+    if let Some(k) = &envelope.idempotency {
+        let subject = recorded
+            .first()
+            .map(|r| r.event.subject())
+            .unwrap_or_default();
+        conn.prepare_cached(
+            "INSERT INTO idempotency (actor, key, fingerprint, subject, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut s| s.execute(params![actor, k.key, k.fingerprint, subject, now.millis()]))
+        .map_err(|e| db(e.into()))?;
+    }
+    Ok(Outcome::Committed(recorded))
+}

@@ -1,0 +1,605 @@
+//! The command line: arguments, and what each command does.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use writ::bench;
+use writ::client::{Client, GrantQuery, RequestQuery};
+use writ_core::{
+    Actor, Command, EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Name, Role,
+};
+use writ_server::datadir::DataDir;
+use writ_server::wire::{CancelBody, ConstraintsBody, DecisionBody, NewRequest, NewToken};
+use writ_store::sqlite::{ProjectionCheck, SqliteStore, check_projections, rebuild};
+use writ_store::{Envelope, RandomIds, Store, SystemClock};
+
+use crate::{output, serve};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "writ",
+    version,
+    about = "Access governance: every grant is a governed, expiring, provable decision"
+)]
+pub struct Cli {
+    /// Writ server to talk to.
+    #[arg(
+        long,
+        env = "WRIT_SERVER",
+        default_value = "http://127.0.0.1:8700",
+        global = true
+    )]
+    server: String,
+    /// API token (bearer).
+    #[arg(long, env = "WRIT_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Act as a demo persona: read its token from <data-dir>/demo-tokens.json.
+    #[arg(long = "as", value_name = "PERSONA", global = true)]
+    as_persona: Option<String>,
+    /// Data directory (database, keys, demo tokens).
+    #[arg(
+        long,
+        env = "WRIT_DATA_DIR",
+        default_value = "./writ-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    listen: SocketAddr,
+    /// TOML configuration (approval chains, scheduler).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server on the data directory.
+    Serve(ServeArgs),
+    /// Run the server with the demo organisation (seeded on first start).
+    Demo(ServeArgs),
+    /// Show who the token belongs to.
+    Whoami,
+    /// Access requests.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Grants.
+    #[command(subcommand)]
+    Grant(GrantCmd),
+    /// Identities.
+    #[command(subcommand)]
+    Identity(ListCmd),
+    /// Target systems.
+    #[command(subcommand)]
+    System(ListCmd),
+    /// Entitlements.
+    #[command(subcommand)]
+    Entitlement(ListCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// The approval policy in force.
+    Policy,
+    /// Offline administration of a data directory (server stopped).
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Benchmarks (results go to BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum RequestCmd {
+    /// Ask for an entitlement for yourself, a direct report, or an NHI you own.
+    Create {
+        /// Beneficiary (identity name); defaults to yourself.
+        #[arg(long = "for")]
+        beneficiary: Option<String>,
+        /// `<system>/<entitlement>`.
+        #[arg(long)]
+        entitlement: String,
+        #[arg(long)]
+        justification: String,
+        /// `PT8H`, `P7D`, `8h`, `7d`.
+        #[arg(long)]
+        duration: String,
+        /// ITSM ticket such as `INC-4411`.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// standard or renewal.
+        #[arg(long, default_value = "standard")]
+        kind: String,
+        /// API scope the issued credential may carry (repeatable; NHIs).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Environment the credential is for (NHIs).
+        #[arg(long)]
+        environment: Option<String>,
+        /// Source network the credential may be used from (repeatable; NHIs).
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// Retry safely: the same key returns the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Show a request, its steps, and who may decide each open step and why.
+    Show { id: String },
+    /// List requests.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        /// Only requests you made or benefit from.
+        #[arg(long)]
+        mine: bool,
+        /// Only requests waiting for your decision.
+        #[arg(long)]
+        to_decide: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Approve one step.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        step: Option<u32>,
+    },
+    /// Deny one step (ends the request).
+    Deny {
+        id: String,
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        step: Option<u32>,
+    },
+    /// Cancel your own pending request.
+    Cancel {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GrantCmd {
+    /// List grants.
+    List {
+        #[arg(long)]
+        beneficiary: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one grant.
+    Show { id: String },
+    /// Revoke an active grant.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ListCmd {
+    /// List them.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Issue a token for an identity (admin); the secret is printed once.
+    Create {
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        label: String,
+        /// Lifetime such as `90d`; none means until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Print ledger events in order.
+    Log {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Follow pages to the end.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCmd {
+    /// Create the first admin of a new data directory and print their token once.
+    Init {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Rebuild every projection table from the ledger (or, with --check, compare only).
+    Rebuild {
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Durable events per second through the store (group commit), next to raw SQLite.
+    Store {
+        #[arg(long, default_value_t = 5000)]
+        lifecycles: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Full lifecycles per second over HTTP (request, two approvals, grant), p50/p99.
+    Http {
+        #[arg(long, default_value_t = 1000)]
+        lifecycles: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+impl Cli {
+    fn client(&self) -> anyhow::Result<Client> {
+        let token = match (&self.as_persona, &self.token) {
+            (Some(p), _) => {
+                let path = writ_server::demo::tokens_path(&self.data_dir);
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "--as needs the demo token file `{}` (run `writ demo` first)",
+                        path.display()
+                    )
+                })?;
+                let map: BTreeMap<String, String> = serde_json::from_str(&text)
+                    .with_context(|| format!("`{}` is not a demo token file", path.display()))?;
+                Some(
+                    map.get(p)
+                        .cloned()
+                        .ok_or_else(|| anyhow!("no demo persona `{p}` in `{}`", path.display()))?,
+                )
+            }
+            (None, t) => t.clone(),
+        };
+        if token.is_none() {
+            bail!(
+                "no credentials: pass --token, set WRIT_TOKEN, or use --as <persona> with the demo"
+            );
+        }
+        Ok(Client::new(&self.server, token)?)
+    }
+
+    async fn me(&self, client: &Client) -> anyhow::Result<String> {
+        Ok(client.me().await?.identity.name)
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let json = cli.json;
+    match &cli.command {
+        Cmd::Serve(a) => serve::run(&cli.data_dir, a.listen, a.config.as_deref(), false).await?,
+        Cmd::Demo(a) => serve::run(&cli.data_dir, a.listen, a.config.as_deref(), true).await?,
+        Cmd::Whoami => {
+            let me = cli.client()?.me().await?;
+            output::print(json, &me, || output::identity(&me.identity))?;
+        }
+        Cmd::Request(cmd) => {
+            let client = cli.client()?;
+            match cmd {
+                RequestCmd::Create {
+                    beneficiary,
+                    entitlement,
+                    justification,
+                    duration,
+                    ticket,
+                    kind,
+                    scopes,
+                    environment,
+                    sources,
+                    idempotency_key,
+                } => {
+                    let beneficiary = match beneficiary {
+                        Some(b) => b.clone(),
+                        None => cli.me(&client).await?,
+                    };
+                    let constraints = (!scopes.is_empty()
+                        || environment.is_some()
+                        || !sources.is_empty())
+                    .then(|| ConstraintsBody {
+                        api_scopes: scopes.clone(),
+                        environment: environment.clone(),
+                        source_ranges: sources.clone(),
+                    });
+                    let body = NewRequest {
+                        beneficiary,
+                        entitlement: entitlement.clone(),
+                        justification: justification.clone(),
+                        duration: duration.clone(),
+                        ticket: ticket.clone(),
+                        kind: Some(kind.clone()),
+                        constraints,
+                    };
+                    let r = client
+                        .create_request(&body, idempotency_key.as_deref())
+                        .await?;
+                    output::print(json, &r, || output::request(&r))?;
+                }
+                RequestCmd::Show { id } => {
+                    let r = client.request(id).await?;
+                    output::print(json, &r, || output::request(&r))?;
+                }
+                RequestCmd::List {
+                    status,
+                    mine,
+                    to_decide,
+                    limit,
+                } => {
+                    let list = client
+                        .requests(&RequestQuery {
+                            status: status.clone(),
+                            mine: mine.then_some(true),
+                            to_decide: to_decide.then_some(true),
+                            limit: Some(*limit),
+                        })
+                        .await?;
+                    output::print(json, &list, || output::requests(&list.requests))?;
+                }
+                RequestCmd::Approve { id, comment, step } => {
+                    let body = DecisionBody {
+                        comment: comment.clone(),
+                        step: *step,
+                    };
+                    let r = client.approve(id, &body, None).await?;
+                    output::print(json, &r, || output::request(&r))?;
+                }
+                RequestCmd::Deny { id, comment, step } => {
+                    let body = DecisionBody {
+                        comment: Some(comment.clone()),
+                        step: *step,
+                    };
+                    let r = client.deny(id, &body, None).await?;
+                    output::print(json, &r, || output::request(&r))?;
+                }
+                RequestCmd::Cancel { id, reason } => {
+                    let r = client
+                        .cancel(
+                            id,
+                            &CancelBody {
+                                reason: reason.clone(),
+                            },
+                        )
+                        .await?;
+                    output::print(json, &r, || output::request(&r))?;
+                }
+            }
+        }
+        Cmd::Grant(cmd) => {
+            let client = cli.client()?;
+            match cmd {
+                GrantCmd::List {
+                    beneficiary,
+                    status,
+                    limit,
+                } => {
+                    let list = client
+                        .grants(&GrantQuery {
+                            beneficiary: beneficiary.clone(),
+                            status: status.clone(),
+                            limit: Some(*limit),
+                        })
+                        .await?;
+                    output::print(json, &list, || output::grants(&list.grants))?;
+                }
+                GrantCmd::Show { id } => {
+                    let g = client.grant(id).await?;
+                    output::print(json, &g, || output::grant(&g))?;
+                }
+                GrantCmd::Revoke { id, reason } => {
+                    let g = client.revoke_grant(id, reason).await?;
+                    output::print(json, &g, || output::grant(&g))?;
+                }
+            }
+        }
+        Cmd::Identity(ListCmd::List) => {
+            let list = cli.client()?.identities().await?;
+            output::print(json, &list, || output::identities(&list.identities))?;
+        }
+        Cmd::System(ListCmd::List) => {
+            let list = cli.client()?.systems().await?;
+            output::print(json, &list, || output::systems(&list.systems))?;
+        }
+        Cmd::Entitlement(ListCmd::List) => {
+            let list = cli.client()?.entitlements().await?;
+            output::print(json, &list, || output::entitlements(&list.entitlements))?;
+        }
+        Cmd::Token(cmd) => {
+            let client = cli.client()?;
+            match cmd {
+                TokenCmd::Create {
+                    identity,
+                    label,
+                    expires_in,
+                } => {
+                    let t = client
+                        .issue_token(&NewToken {
+                            identity: identity.clone(),
+                            label: label.clone(),
+                            expires_in: expires_in.clone(),
+                        })
+                        .await?;
+                    output::print(json, &t, || {
+                        format!(
+                            "Issued {} for {}. Its secret is shown this once:\n{}\n",
+                            t.token.id, t.token.identity, t.secret
+                        )
+                    })?;
+                }
+                TokenCmd::List => {
+                    let list = client.tokens().await?;
+                    output::print(json, &list, || output::tokens(&list.tokens))?;
+                }
+                TokenCmd::Revoke { id } => {
+                    let t = client.revoke_token(id).await?;
+                    output::print(json, &t, || format!("Revoked {} ({})\n", t.id, t.identity))?;
+                }
+            }
+        }
+        Cmd::Audit(AuditCmd::Log { after, limit, all }) => {
+            let client = cli.client()?;
+            let mut after = *after;
+            let mut events = Vec::new();
+            loop {
+                let page = client.audit_events(after, *limit).await?;
+                let next = page.next_after;
+                events.extend(page.events);
+                match next {
+                    Some(n) if *all => after = n,
+                    _ => break,
+                }
+            }
+            output::print(json, &events, || output::audit(&events))?;
+        }
+        Cmd::Policy => {
+            let p = cli.client()?.policy().await?;
+            output::print(json, &p, || {
+                serde_json::to_string_pretty(&p).unwrap_or_default() + "\n"
+            })?;
+        }
+        Cmd::Admin(cmd) => return admin(&cli, cmd).await,
+        Cmd::Bench(cmd) => match cmd {
+            BenchCmd::Store {
+                lifecycles,
+                concurrency,
+            } => {
+                let report = bench::store(*lifecycles, *concurrency).await?;
+                output::print(json, &report, || report.to_string())?;
+            }
+            BenchCmd::Http {
+                lifecycles,
+                concurrency,
+            } => {
+                let report = bench::http(*lifecycles, *concurrency).await?;
+                output::print(json, &report, || report.to_string())?;
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin(cli: &Cli, cmd: &AdminCmd) -> anyhow::Result<ExitCode> {
+    let dir = DataDir::open(&cli.data_dir)?;
+    match cmd {
+        AdminCmd::Rebuild { check: true } => match check_projections(&dir.database())? {
+            ProjectionCheck::Match { events, rows } => {
+                println!(
+                    "OK: replaying {events} ledger events reproduces all {rows} projection rows"
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            ProjectionCheck::Diverges {
+                table,
+                live,
+                replayed,
+            } => {
+                println!("DIVERGES in table `{table}`");
+                println!("  live:     {}", live.as_deref().unwrap_or("(no row)"));
+                println!("  replayed: {}", replayed.as_deref().unwrap_or("(no row)"));
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        AdminCmd::Rebuild { check: false } => {
+            let report = rebuild(&dir.database())?;
+            println!(
+                "Rebuilt every projection from {} ledger events",
+                report.events
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCmd::Init {
+            name,
+            email,
+            display_name,
+        } => {
+            let store =
+                SqliteStore::open(&dir.database(), Arc::new(SystemClock), Box::new(RandomIds))?;
+            let org = store.org().await?;
+            if let Some(existing) = org.identities.values().find(|i| i.has_role(Role::Admin)) {
+                bail!(
+                    "data directory already has admin `{}`; manage identities through the API",
+                    existing.name
+                );
+            }
+            let name = Name::parse(name).map_err(|e| anyhow!(e))?;
+            let identity = Identity {
+                name: name.clone(),
+                display_name: display_name.clone().unwrap_or_else(|| name.to_string()),
+                status: IdentityStatus::Active,
+                groups: Default::default(),
+                roles: [Role::Admin].into_iter().collect(),
+                kind: IdentityKind::Human(Human {
+                    email: email.clone(),
+                    manager: None,
+                    department: None,
+                    employment_type: EmploymentType::Employee,
+                }),
+            };
+            let actor = Actor::system("bootstrap");
+            store
+                .execute(Envelope::new(
+                    actor.clone(),
+                    Command::UpsertIdentity { identity },
+                ))
+                .await?;
+            let secret =
+                writ_server::auth::new_token().map_err(|e| anyhow!("no OS randomness: {e}"))?;
+            store
+                .execute(Envelope::new(
+                    actor,
+                    Command::IssueToken {
+                        identity: name.clone(),
+                        label: "bootstrap".into(),
+                        hash: writ_server::auth::token_hash(dir.pepper(), secret.expose()),
+                        expires_at: None,
+                    },
+                ))
+                .await?;
+            store.shutdown();
+            println!("Created admin `{name}`. Their API token is shown this once:");
+            println!("{}", secret.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The typed client of Writ's HTTP API. The CLI uses it, and so do the end-to-end
+//! tests, so what the tests prove is what a user runs.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use writ_server::Problem;
+use writ_server::wire::{
+    AuditPage, CancelBody, DecisionBody, EntitlementBody, EntitlementList, GrantList, GrantView,
+    IdentityBody, IdentityList, IssuedToken, Me, NewRequest, NewToken, RequestList, RequestView,
+    RevokeBody, SystemBody, SystemList, TokenList, TokenView,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused, with an RFC 9457 problem.
+    #[error("{} (HTTP {}, {})", .problem.detail, .problem.status, .problem.code)]
+    Problem { problem: Problem },
+    #[error("HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("cannot reach Writ at {base}: {message}")]
+    Transport { base: String, message: String },
+    #[error("unexpected response from Writ: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Problem { problem } => Some(problem.status),
+            ClientError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Problem { problem } => Some(&problem.code),
+            _ => None,
+        }
+    }
+}
+
+/// A raw response, for callers that need the status and headers themselves.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub replayed: bool,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RequestQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mine: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_decide: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GrantQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beneficiary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                base: base.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// The same server, acting as someone else.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends any request and returns the raw response (for probing error handling).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        idempotency_key: Option<&str>,
+    ) -> Result<RawResponse, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let res = req.send().await.map_err(|e| self.transport(e))?;
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let replayed = res.headers().contains_key("idempotent-replayed");
+        let body = res.bytes().await.map_err(|e| self.transport(e))?.to_vec();
+        Ok(RawResponse {
+            status,
+            content_type,
+            replayed,
+            body,
+        })
+    }
+
+    fn transport(&self, e: reqwest::Error) -> ClientError {
+        ClientError::Transport {
+            base: self.base.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let bytes = match body {
+            Some(b) => Some((
+                "application/json",
+                serde_json::to_vec(b).map_err(|e| ClientError::Decode(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let res = self.raw(method, path, bytes, idempotency_key).await?;
+        decode(res)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<T>(Method::GET, path, None::<&()>, None).await
+    }
+
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        self.get("/api/v1/me").await
+    }
+
+    pub async fn health(&self) -> Result<serde_json::Value, ClientError> {
+        self.get("/healthz").await
+    }
+
+    pub async fn create_request(
+        &self,
+        body: &NewRequest,
+        key: Option<&str>,
+    ) -> Result<RequestView, ClientError> {
+        self.call(Method::POST, "/api/v1/requests", Some(body), key)
+            .await
+    }
+
+    pub async fn request(&self, id: &str) -> Result<RequestView, ClientError> {
+        self.get(&format!("/api/v1/requests/{}", seg(id))).await
+    }
+
+    pub async fn requests(&self, q: &RequestQuery) -> Result<RequestList, ClientError> {
+        self.get(&format!("/api/v1/requests?{}", query(q)?)).await
+    }
+
+    pub async fn approve(
+        &self,
+        id: &str,
+        body: &DecisionBody,
+        key: Option<&str>,
+    ) -> Result<RequestView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/requests/{}/approve", seg(id)),
+            Some(body),
+            key,
+        )
+        .await
+    }
+
+    pub async fn deny(
+        &self,
+        id: &str,
+        body: &DecisionBody,
+        key: Option<&str>,
+    ) -> Result<RequestView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/requests/{}/deny", seg(id)),
+            Some(body),
+            key,
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str, body: &CancelBody) -> Result<RequestView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/requests/{}/cancel", seg(id)),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn grants(&self, q: &GrantQuery) -> Result<GrantList, ClientError> {
+        self.get(&format!("/api/v1/grants?{}", query(q)?)).await
+    }
+
+    pub async fn grant(&self, id: &str) -> Result<GrantView, ClientError> {
+        self.get(&format!("/api/v1/grants/{}", seg(id))).await
+    }
+
+    pub async fn revoke_grant(&self, id: &str, reason: &str) -> Result<GrantView, ClientError> {
+        let body = RevokeBody {
+            reason: reason.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            &format!("/api/v1/grants/{}/revoke", seg(id)),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn identities(&self) -> Result<IdentityList, ClientError> {
+        self.get("/api/v1/identities").await
+    }
+
+    pub async fn identity(&self, name: &str) -> Result<IdentityBody, ClientError> {
+        self.get(&format!("/api/v1/identities/{}", seg(name))).await
+    }
+
+    pub async fn put_identity(
+        &self,
+        name: &str,
+        body: &IdentityBody,
+    ) -> Result<IdentityBody, ClientError> {
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/identities/{}", seg(name)),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn systems(&self) -> Result<SystemList, ClientError> {
+        self.get("/api/v1/systems").await
+    }
+
+    pub async fn put_system(
+        &self,
+        name: &str,
+        body: &SystemBody,
+    ) -> Result<SystemBody, ClientError> {
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/systems/{}", seg(name)),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn entitlements(&self) -> Result<EntitlementList, ClientError> {
+        self.get("/api/v1/entitlements").await
+    }
+
+    pub async fn put_entitlement(
+        &self,
+        reference: &str,
+        body: &EntitlementBody,
+    ) -> Result<EntitlementBody, ClientError> {
+        let (system, name) = reference.split_once('/').unwrap_or((reference, ""));
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/entitlements/{}/{}", seg(system), seg(name)),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn issue_token(&self, body: &NewToken) -> Result<IssuedToken, ClientError> {
+        self.call(Method::POST, "/api/v1/tokens", Some(body), None)
+            .await
+    }
+
+    pub async fn tokens(&self) -> Result<TokenList, ClientError> {
+        self.get("/api/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/tokens/{}/revoke", seg(id)),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    pub async fn audit_events(&self, after: u64, limit: u32) -> Result<AuditPage, ClientError> {
+        self.get(&format!("/api/v1/audit/events?after={after}&limit={limit}"))
+            .await
+    }
+
+    pub async fn policy(&self) -> Result<serde_json::Value, ClientError> {
+        self.get("/api/v1/policy").await
+    }
+}
+
+/// Percent-encodes one path segment.
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn query(q: &impl Serialize) -> Result<String, ClientError> {
+    serde_urlencoded::to_string(q).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(res: RawResponse) -> Result<T, ClientError> {
+    let status = StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_success() {
+        return serde_json::from_slice(&res.body).map_err(|e| ClientError::Decode(e.to_string()));
+    }
+    if res.content_type.starts_with("application/problem+json")
+        && let Ok(problem) = serde_json::from_slice::<Problem>(&res.body)
+    {
+        return Err(ClientError::Problem { problem });
+    }
+    Err(ClientError::Http {
+        status: res.status,
+        body: String::from_utf8_lossy(&res.body)
+            .chars()
+            .take(500)
+            .collect(),
+    })
+}

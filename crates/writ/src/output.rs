@@ -1,0 +1,320 @@
+//! How the CLI prints things: tables for people, `--json` for scripts.
+
+use std::fmt::Write;
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+use writ_server::wire::{
+    AuditEvent, EntitlementBody, GrantView, IdentityBody, RequestView, SystemBody, TokenView,
+};
+
+pub fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", human());
+    }
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_header(header.to_vec());
+    t
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+pub fn request(r: &RequestView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Request {}  [{}]", r.id, r.status);
+    let _ = writeln!(s, "  requester      {}", r.requester);
+    let _ = writeln!(s, "  beneficiary    {}", r.beneficiary);
+    let _ = writeln!(
+        s,
+        "  entitlement    {} ({} risk{})",
+        r.entitlement,
+        r.risk,
+        if r.privileged { ", privileged" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "  duration       {} (clock starts at final approval)",
+        r.duration
+    );
+    let _ = writeln!(s, "  kind           {}", r.kind);
+    if let Some(t) = &r.ticket {
+        let _ = writeln!(s, "  ticket         {t}");
+    }
+    let _ = writeln!(s, "  justification  {}", r.justification);
+    if let Some(c) = &r.constraints {
+        let _ = writeln!(
+            s,
+            "  constraints    scopes [{}] environment {} sources [{}]",
+            c.api_scopes.join(", "),
+            c.environment.as_deref().unwrap_or("-"),
+            c.source_ranges.join(", ")
+        );
+    }
+    let _ = writeln!(s, "  submitted      {}", r.submitted_at);
+    if let Some(c) = &r.closed_at {
+        let _ = writeln!(s, "  closed         {c}");
+    }
+    if let Some(g) = &r.grant {
+        let _ = writeln!(s, "  grant          {g}");
+    }
+    if let Some(c) = &r.cancel_reason {
+        let _ = writeln!(s, "  cancel reason  {c}");
+    }
+    let _ = writeln!(
+        s,
+        "  digest         {}  policy {}",
+        short(&r.digest),
+        short(&r.policy_version)
+    );
+    let _ = writeln!(s, "Steps:");
+    for st in &r.steps {
+        match &st.approver {
+            Some(a) => {
+                let _ = writeln!(
+                    s,
+                    "  {}. {:<18} {} by {} at {}",
+                    st.index,
+                    st.role,
+                    st.state,
+                    a,
+                    st.decided_at.as_deref().unwrap_or("")
+                );
+                let _ = writeln!(s, "     authority: {}", st.basis.as_deref().unwrap_or(""));
+                if let Some(c) = &st.comment {
+                    let _ = writeln!(s, "     comment:   {c}");
+                }
+            }
+            None => {
+                let _ = writeln!(s, "  {}. {:<18} open", st.index, st.role);
+                for e in &st.eligible {
+                    let _ = writeln!(s, "     eligible:  {} — {}", e.identity, e.basis);
+                }
+                for x in &st.excluded {
+                    let _ = writeln!(s, "     excluded:  {} — {}", x.identity, x.why);
+                }
+                if let Some(n) = &st.note {
+                    let _ = writeln!(s, "     note:      {n}");
+                }
+                if st.eligible.is_empty() && r.status == "pending" {
+                    let _ = writeln!(s, "     nobody can decide this step now");
+                }
+            }
+        }
+    }
+    s
+}
+
+pub fn requests(list: &[RequestView]) -> String {
+    if list.is_empty() {
+        return "No requests.\n".into();
+    }
+    let mut t = table(&[
+        "id",
+        "status",
+        "beneficiary",
+        "entitlement",
+        "duration",
+        "requester",
+        "submitted",
+        "steps",
+    ]);
+    for r in list {
+        let steps: Vec<String> = r
+            .steps
+            .iter()
+            .map(|s| format!("{}:{}", s.role, s.state))
+            .collect();
+        t.add_row(vec![
+            r.id.clone(),
+            r.status.clone(),
+            r.beneficiary.clone(),
+            r.entitlement.clone(),
+            r.duration.clone(),
+            r.requester.clone(),
+            r.submitted_at.clone(),
+            steps.join(" "),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn grant(g: &GrantView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Grant {}  [{}]", g.id, g.status);
+    let _ = writeln!(s, "  beneficiary  {}", g.beneficiary);
+    let _ = writeln!(s, "  entitlement  {}", g.entitlement);
+    let _ = writeln!(s, "  request      {}", g.request);
+    let _ = writeln!(s, "  granted      {}", g.granted_at);
+    let _ = writeln!(s, "  expires      {}", g.expires_at);
+    let _ = writeln!(s, "  review by    {}", g.review_by);
+    if let Some(r) = &g.renews {
+        let _ = writeln!(s, "  renews       {r}");
+    }
+    if let Some(e) = &g.ended_at {
+        let _ = writeln!(
+            s,
+            "  ended        {e} by {} ({})",
+            g.ended_by.as_deref().unwrap_or("?"),
+            g.end_reason.as_deref().unwrap_or("")
+        );
+    }
+    s
+}
+
+pub fn grants(list: &[GrantView]) -> String {
+    if list.is_empty() {
+        return "No grants.\n".into();
+    }
+    let mut t = table(&[
+        "id",
+        "status",
+        "beneficiary",
+        "entitlement",
+        "granted",
+        "expires",
+        "review by",
+    ]);
+    for g in list {
+        t.add_row(vec![
+            g.id.clone(),
+            g.status.clone(),
+            g.beneficiary.clone(),
+            g.entitlement.clone(),
+            g.granted_at.clone(),
+            g.expires_at.clone(),
+            g.review_by.clone(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn identity(i: &IdentityBody) -> String {
+    let mut s = format!("{} ({}, {})\n", i.name, i.display_name, i.kind);
+    if let Some(m) = &i.manager {
+        let _ = writeln!(s, "  manager  {m}");
+    }
+    if let Some(o) = &i.owner {
+        let _ = writeln!(s, "  owner    {o}");
+    }
+    if !i.groups.is_empty() {
+        let _ = writeln!(s, "  groups   {}", i.groups.join(", "));
+    }
+    if !i.roles.is_empty() {
+        let _ = writeln!(s, "  roles    {}", i.roles.join(", "));
+    }
+    s
+}
+
+pub fn identities(list: &[IdentityBody]) -> String {
+    let mut t = table(&[
+        "name",
+        "kind",
+        "display name",
+        "manager / owner",
+        "department / purpose",
+        "groups",
+        "roles",
+        "status",
+    ]);
+    for i in list {
+        t.add_row(vec![
+            i.name.clone(),
+            i.nhi_kind.clone().unwrap_or_else(|| i.kind.clone()),
+            i.display_name.clone(),
+            i.manager
+                .clone()
+                .or_else(|| i.owner.clone())
+                .unwrap_or_default(),
+            i.department
+                .clone()
+                .or_else(|| i.purpose.clone())
+                .unwrap_or_default(),
+            i.groups.join(", "),
+            i.roles.join(", "),
+            i.status.clone().unwrap_or_default(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn systems(list: &[SystemBody]) -> String {
+    let mut t = table(&["name", "kind", "owner", "display name"]);
+    for s in list {
+        t.add_row(vec![
+            s.name.clone(),
+            s.kind.clone(),
+            s.owner.clone(),
+            s.display_name.clone(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn entitlements(list: &[EntitlementBody]) -> String {
+    let mut t = table(&[
+        "entitlement",
+        "kind",
+        "risk",
+        "privileged",
+        "max duration",
+        "owner",
+        "break-glass",
+    ]);
+    for e in list {
+        t.add_row(vec![
+            e.reference.clone(),
+            e.kind.clone(),
+            e.risk.clone(),
+            if e.privileged { "yes" } else { "" }.to_owned(),
+            e.max_duration.clone(),
+            e.owner.clone().unwrap_or_default(),
+            if e.break_glass { "yes" } else { "" }.to_owned(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn tokens(list: &[TokenView]) -> String {
+    let mut t = table(&["id", "identity", "label", "issued", "expires", "revoked"]);
+    for k in list {
+        t.add_row(vec![
+            k.id.clone(),
+            k.identity.clone(),
+            k.label.clone(),
+            k.issued_at.clone(),
+            k.expires_at.clone().unwrap_or_default(),
+            k.revoked_at.clone().unwrap_or_default(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn audit(events: &[AuditEvent]) -> String {
+    if events.is_empty() {
+        return "No events.\n".into();
+    }
+    let mut t = table(&["seq", "at", "actor", "event", "subject"]);
+    for e in events {
+        t.add_row(vec![
+            e.seq.to_string(),
+            e.at.clone(),
+            e.actor.clone(),
+            e.kind.clone(),
+            e.subject.clone(),
+        ]);
+    }
+    format!("{t}\n")
+}
