@@ -1,0 +1,12 @@
+//! End-to-end tests of the HTTP API: the real server on port 0, a fresh data
+//! directory each, driven through the typed client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod access;
+mod input;
+mod lifecycle;
+mod operations;
+mod rules;

@@ -1,0 +1,273 @@
+//! The `writ` binary itself: the demo a new user starts, the CLI they type, a crash,
+//! a restart, and the offline rebuild check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const WRIT: &str = env!("CARGO_BIN_EXE_writ");
+
+struct Demo {
+    child: Child,
+    url: String,
+}
+
+impl Demo {
+    /// Starts `writ demo` on a free port and reads the address from its first line.
+    fn start(data_dir: &Path) -> Demo {
+        let mut child = Command::new(WRIT)
+            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("WRIT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let url = first
+            .strip_prefix("Writ is listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        // Read the rest of the banner so the demo is seeded before we go on.
+        let mut banner = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        assert!(banner.contains("alice"), "{banner}");
+        assert!(banner.contains("demo-tokens.json"), "{banner}");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Demo { child, url }
+    }
+
+    fn writ(&self, data_dir: &Path, args: &[&str]) -> Output {
+        Command::new(WRIT)
+            .args(["--server", &self.url, "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env_remove("WRIT_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// Simulates a crash: SIGKILL, no graceful shutdown.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn demo_cli_crash_restart_and_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("writ-data");
+    let demo = Demo::start(&data);
+
+    let created = ok(&demo.writ(
+        &data,
+        &[
+            "--as",
+            "alice",
+            "--json",
+            "request",
+            "create",
+            "--entitlement",
+            "pg-prod/read-only",
+            "--duration",
+            "8h",
+            "--ticket",
+            "INC-4411",
+            "--justification",
+            "investigate billing export failures",
+        ],
+    ));
+    let request: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let id = request["id"].as_str().unwrap().to_owned();
+    assert_eq!(request["beneficiary"], "alice", "defaults to the caller");
+
+    let shown = ok(&demo.writ(&data, &["--as", "alice", "request", "show", &id]));
+    assert!(
+        shown.contains("eligible:  priya — manager of `alice`"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("eligible:  carol — owner of system `pg-prod`"),
+        "{shown}"
+    );
+    let queue = ok(&demo.writ(&data, &["--as", "priya", "request", "list", "--to-decide"]));
+    assert!(queue.contains(&id), "{queue}");
+    ok(&demo.writ(
+        &data,
+        &[
+            "--as",
+            "priya",
+            "request",
+            "approve",
+            &id,
+            "--comment",
+            "ok for today",
+        ],
+    ));
+
+    // A refusal is one clear line on stderr and a non-zero exit.
+    let refused = demo.writ(&data, &["--as", "alice", "request", "approve", &id]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("HTTP 403") && stderr.contains("self-approval"),
+        "{stderr}"
+    );
+    let bad = demo.writ(
+        &data,
+        &[
+            "--as",
+            "alice",
+            "request",
+            "create",
+            "--entitlement",
+            "pg-prod/read-only",
+            "--duration",
+            "forever",
+            "--justification",
+            "something long enough",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`forever` is not a duration"));
+    let no_token = demo.writ(&data, &["request", "list"]);
+    assert!(!no_token.status.success());
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("no credentials"));
+
+    // Crash right after an acknowledged decision: it must survive.
+    demo.kill();
+    let demo = Demo::start(&data);
+    let shown = ok(&demo.writ(&data, &["--as", "alice", "request", "show", &id]));
+    assert!(shown.contains("approved by priya"), "{shown}");
+    let done = ok(&demo.writ(
+        &data,
+        &["--as", "carol", "--json", "request", "approve", &id],
+    ));
+    let done: serde_json::Value = serde_json::from_str(&done).unwrap();
+    assert_eq!(done["status"], "approved");
+    let grants = ok(&demo.writ(&data, &["--as", "alice", "grant", "list"]));
+    assert!(
+        grants.contains("pg-prod/read-only") && grants.contains("active"),
+        "{grants}"
+    );
+    let log = ok(&demo.writ(&data, &["--as", "olivia", "audit", "log", "--all"]));
+    for kind in [
+        "request_submitted",
+        "step_decided",
+        "request_approved",
+        "grant_created",
+    ] {
+        assert!(log.contains(kind), "{kind} missing from\n{log}");
+    }
+    let whoami = ok(&demo.writ(&data, &["--as", "olivia", "whoami"]));
+    assert!(whoami.contains("auditor"), "{whoami}");
+
+    // The data dir is locked while the server runs.
+    let locked = Command::new(WRIT)
+        .args(["admin", "rebuild", "--check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!locked.status.success());
+    assert!(String::from_utf8_lossy(&locked.stderr).contains("in use"));
+
+    demo.kill();
+    let check = Command::new(WRIT)
+        .args(["admin", "rebuild", "--check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let out = ok(&check);
+    assert!(out.starts_with("OK: replaying"), "{out}");
+    let rebuilt = Command::new(WRIT)
+        .args(["admin", "rebuild", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(ok(&rebuilt).contains("Rebuilt every projection"));
+}
+
+#[test]
+fn admin_init_bootstraps_a_fresh_server_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("prod");
+    let out = Command::new(WRIT)
+        .args([
+            "admin",
+            "init",
+            "--name",
+            "root-admin",
+            "--email",
+            "root@example.com",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let token = text.lines().last().unwrap().trim().to_owned();
+    assert!(token.starts_with("writ_"), "{text}");
+    let again = Command::new(WRIT)
+        .args([
+            "admin",
+            "init",
+            "--name",
+            "other",
+            "--email",
+            "o@example.com",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has admin `root-admin`"));
+
+    let mut server = Command::new(WRIT)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("WRIT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let url = first
+        .strip_prefix("Writ is listening on ")
+        .unwrap()
+        .to_owned();
+    let me = Command::new(WRIT)
+        .args(["--server", &url, "whoami"])
+        .env("WRIT_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(ok(&me).contains("root-admin"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -1,0 +1,137 @@
+//! Start the real server on port 0 with a fresh data directory and the demo
+//! organisation, and drive it through the same typed client the CLI uses.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use writ::Client;
+use writ_core::{ManualClock, Timestamp};
+use writ_server::{AppState, Application, Config, Settings, demo};
+
+/// 2026-11-29T09:00:00Z.
+pub const START: Timestamp = Timestamp(1_795_942_800_000);
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub tokens: BTreeMap<String, String>,
+    dir: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Config::default(), false).await
+    }
+
+    pub async fn spawn_with(config: Config, scheduler: bool) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(START));
+        Self::start(dir, clock, config, scheduler).await
+    }
+
+    pub async fn start(
+        dir: TempDir,
+        clock: Arc<ManualClock>,
+        config: Config,
+        scheduler: bool,
+    ) -> TestApp {
+        let app = Application::build(Settings {
+            data_dir: dir.path().to_owned(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            config,
+            clock: clock.clone(),
+            scheduler,
+        })
+        .await
+        .unwrap();
+        demo::seed(app.state(), app.data_dir()).await.unwrap();
+        let tokens: BTreeMap<String, String> = serde_json::from_str(
+            &std::fs::read_to_string(demo::tokens_path(app.data_dir())).unwrap(),
+        )
+        .unwrap();
+        let base = format!("http://{}", app.address());
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base,
+            clock,
+            state,
+            tokens,
+            dir: Some(dir),
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// A client acting as a demo persona.
+    pub fn as_(&self, persona: &str) -> Client {
+        Client::new(&self.base, Some(self.tokens[persona].clone())).unwrap()
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.base, None).unwrap()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+
+    /// Stops the server (the store flushes and closes) and hands back the data dir.
+    pub async fn stop(mut self) -> TempDir {
+        drop(self.state);
+        let _ = self.stop.take().unwrap().send(());
+        self.server.take().unwrap().await.unwrap();
+        self.dir.take().unwrap()
+    }
+
+    /// Number of ledger events, read as the auditor.
+    pub async fn event_count(&self) -> u64 {
+        let mut after = 0;
+        let mut n = 0;
+        loop {
+            let page = self.as_("olivia").audit_events(after, 1000).await.unwrap();
+            n += page.events.len() as u64;
+            match page.next_after {
+                Some(next) => after = next,
+                None => return n,
+            }
+        }
+    }
+}
+
+pub fn new_request(
+    beneficiary: &str,
+    entitlement: &str,
+    duration: &str,
+) -> writ_server::wire::NewRequest {
+    writ_server::wire::NewRequest {
+        beneficiary: beneficiary.into(),
+        entitlement: entitlement.into(),
+        justification: "needed to investigate the billing export failures in INC-4411 today".into(),
+        duration: duration.into(),
+        ticket: Some("INC-4411".into()),
+        kind: None,
+        constraints: None,
+    }
+}
+
+pub fn comment(text: &str) -> writ_server::wire::DecisionBody {
+    writ_server::wire::DecisionBody {
+        comment: Some(text.into()),
+        step: None,
+    }
+}
