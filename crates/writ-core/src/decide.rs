@@ -413,6 +413,14 @@ pub fn decide(
             }])
         }
         Command::ExpireGrant { grant } => {
+            if !matches!(actor, Actor::System(_)) {
+                return Err(Refusal::forbidden(
+                    "scheduler-only",
+                    format!(
+                        "only Writ's scheduler expires grants; `{actor}` may revoke `{grant}` instead"
+                    ),
+                ));
+            }
             let g = ctx.grant.ok_or_else(|| {
                 Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
             })?;
@@ -539,6 +547,34 @@ fn decide_step(
             "comment-required",
             "a denial needs a comment saying why",
         ));
+    }
+    if decision == Decision::Approve {
+        // The organisation may have changed since submission: access is never granted
+        // to someone who has left, nor does a renewal resurrect a revoked grant.
+        if !ctx
+            .org
+            .identity(&s.beneficiary)
+            .is_some_and(Identity::is_active)
+        {
+            return Err(Refusal::conflict(
+                "beneficiary-inactive",
+                format!(
+                    "beneficiary `{}` is no longer active; `{request}` can only be denied",
+                    s.beneficiary
+                ),
+            ));
+        }
+        if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
+            && &g.id == old
+            && g.status == crate::grant::GrantStatus::Revoked
+        {
+            return Err(Refusal::conflict(
+                "renewed-grant-revoked",
+                format!(
+                    "`{request}` renews grant `{old}`, which was revoked; submit a new request instead"
+                ),
+            ));
+        }
     }
     let mut events = vec![Event::StepDecided {
         request: request.clone(),

@@ -23,8 +23,11 @@ use writ_core::{
     Timestamp, Token, TokenId,
 };
 
-pub use rebuild::{ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild};
+pub use rebuild::{
+    Dump, ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild,
+};
 use rows::{DbError, DbResult};
+pub use schema::PROJECTION_TABLES;
 
 use crate::{
     Envelope, ExecError, GrantFilter, Outcome, RequestFilter, Stats, Store, StoreError, StoredEvent,

@@ -75,32 +75,34 @@ impl Projector {
             Event::EntitlementUpserted { entitlement } => {
                 rows::save_entitlement(conn, entitlement)?
             }
-            Event::TokenIssued { token } => rows::save_token(conn, token)?,
-            Event::TokenRevoked { token } => {
-                let mut t = rows::load_token(conn, token)?
-                    .ok_or_else(|| missing(rec, "token", token.as_str()))?;
-                t.revoked_at = Some(rec.at);
-                rows::save_token(conn, &t)?;
-            }
+            Event::TokenIssued { token } => rows::insert_token(conn, token)?,
+            Event::TokenRevoked { token } => rows::revoke_token(conn, token, rec.at)?,
             Event::RequestSubmitted { request, digest } => {
                 let r = Request::submitted(request.clone(), digest.clone());
-                rows::save_request(conn, &r)?;
+                rows::insert_request(conn, &r)?;
                 self.requests.insert(request.id.to_string(), r);
             }
-            Event::StepDecided { request, .. }
-            | Event::RequestApproved { request, .. }
+            Event::StepDecided { request, step, .. } => {
+                let mut r = self
+                    .request(conn, request.as_str())?
+                    .ok_or_else(|| missing(rec, "request", request.as_str()))?;
+                r.apply(rec);
+                rows::save_step(conn, &r, *step, false)?;
+                self.requests.insert(request.to_string(), r);
+            }
+            Event::RequestApproved { request, .. }
             | Event::RequestDenied { request, .. }
             | Event::RequestCancelled { request, .. } => {
                 let mut r = self
                     .request(conn, request.as_str())?
                     .ok_or_else(|| missing(rec, "request", request.as_str()))?;
                 r.apply(rec);
-                rows::save_request(conn, &r)?;
+                rows::update_request_status(conn, &r)?;
                 self.requests.insert(request.to_string(), r);
             }
             Event::GrantCreated { grant, .. } => {
                 let g = Grant::created(rec).ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
-                rows::save_grant(conn, &g)?;
+                rows::insert_grant(conn, &g)?;
                 self.grants.insert(grant.to_string(), g);
             }
             Event::GrantRenewed { grant, .. }
@@ -110,7 +112,7 @@ impl Projector {
                     .grant(conn, grant.as_str())?
                     .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
                 g.apply(rec);
-                rows::save_grant(conn, &g)?;
+                rows::update_grant_end(conn, &g)?;
                 self.grants.insert(grant.to_string(), g);
             }
         }

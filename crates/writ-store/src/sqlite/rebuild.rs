@@ -1,5 +1,6 @@
 //! Rebuilding the projections from the ledger, and checking them against it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
@@ -69,32 +70,43 @@ fn replay(conn: &Connection) -> DbResult<u64> {
     Ok((expected - 1) as u64)
 }
 
-/// Every projection row as one line `table | col=value | …`, in key order.
-pub fn dump_projections(conn: &Connection) -> DbResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (table, key) in PROJECTIONS {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}"))?;
+/// Every projection row, keyed by (table, primary key), as one line
+/// `col=value | …`.
+pub type Dump = BTreeMap<(usize, String), String>;
+
+fn render(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!(
+            "x'{}'",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        ),
+    }
+}
+
+pub fn dump_projections(conn: &Connection) -> DbResult<Dump> {
+    let mut out = Dump::new();
+    for (t, (table, key)) in PROJECTIONS.iter().enumerate() {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table}"))?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let keys: Vec<usize> = key
+            .split(',')
+            .filter_map(|k| names.iter().position(|n| n == k.trim()))
+            .collect();
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let mut line = String::new();
+            let mut line = Vec::with_capacity(names.len());
             for (i, name) in names.iter().enumerate() {
-                if i > 0 {
-                    line.push_str(" | ");
-                }
-                let v = match r.get_ref(i)? {
-                    ValueRef::Null => "NULL".to_owned(),
-                    ValueRef::Integer(n) => n.to_string(),
-                    ValueRef::Real(f) => f.to_string(),
-                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                    ValueRef::Blob(b) => format!(
-                        "x'{}'",
-                        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-                    ),
-                };
-                line.push_str(&format!("{name}={v}"));
+                line.push(format!("{name}={}", render(r.get_ref(i)?)));
             }
-            out.push((table.to_string(), line));
+            let mut k = Vec::with_capacity(keys.len());
+            for &i in &keys {
+                k.push(render(r.get_ref(i)?));
+            }
+            out.insert((t, k.join(", ")), line.join(" | "));
         }
     }
     Ok(out)
@@ -123,14 +135,17 @@ pub fn check_projections(path: &Path) -> Result<ProjectionCheck, StoreError> {
     let events = replay(&tx)?;
     let replayed = dump_projections(&tx)?;
     drop(tx); // rolls back
-    let n = live.len().max(replayed.len());
-    for i in 0..n {
-        let (l, r) = (live.get(i), replayed.get(i));
+    // Walk both dumps in (table, key) order: the first key whose rows differ, or that
+    // only one side has, is the divergence.
+    let keys: std::collections::BTreeSet<&(usize, String)> =
+        live.keys().chain(replayed.keys()).collect();
+    for key in keys {
+        let (l, r) = (live.get(key), replayed.get(key));
         if l != r {
             return Ok(ProjectionCheck::Diverges {
-                table: l.or(r).map(|(t, _)| t.clone()).unwrap_or_default(),
-                live: l.map(|(_, s)| s.clone()),
-                replayed: r.map(|(_, s)| s.clone()),
+                table: PROJECTIONS[key.0].0.to_owned(),
+                live: l.cloned(),
+                replayed: r.cloned(),
             });
         }
     }

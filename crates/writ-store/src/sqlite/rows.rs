@@ -186,9 +186,9 @@ pub fn load_tokens(conn: &Connection, identity: Option<&Name>) -> DbResult<Vec<T
     Ok(out)
 }
 
-pub fn save_token(conn: &Connection, t: &Token) -> DbResult<()> {
+pub fn insert_token(conn: &Connection, t: &Token) -> DbResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
     ))?
     .execute(params![
         t.id.as_str(),
@@ -199,6 +199,18 @@ pub fn save_token(conn: &Connection, t: &Token) -> DbResult<()> {
         t.expires_at.map(Timestamp::millis),
         t.revoked_at.map(Timestamp::millis),
     ])?;
+    Ok(())
+}
+
+pub fn revoke_token(conn: &Connection, id: &TokenId, at: Timestamp) -> DbResult<()> {
+    let n = conn
+        .prepare_cached("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1")?
+        .execute(params![id.as_str(), at.millis()])?;
+    if n != 1 {
+        return Err(DbError::Corrupt(format!(
+            "token `{id}` is not in the projection"
+        )));
+    }
     Ok(())
 }
 
@@ -278,10 +290,11 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
     }))
 }
 
-pub fn save_request(conn: &Connection, r: &Request) -> DbResult<()> {
+/// Inserts a request as submitted, with its steps.
+pub fn insert_request(conn: &Connection, r: &Request) -> DbResult<()> {
     let s = &r.submission;
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO requests
+        "INSERT INTO requests
          (id, requester, beneficiary, entitlement, status, submitted_at, closed_at, grant_id, cancel_reason, digest, submission)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
@@ -298,25 +311,55 @@ pub fn save_request(conn: &Connection, r: &Request) -> DbResult<()> {
         r.digest,
         to_json(s)?,
     ])?;
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO request_steps
-         (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
     for step in &r.steps {
-        let d = step.decision.as_ref();
-        stmt.execute(params![
-            s.id.as_str(),
-            step.index,
-            step.role.to_string(),
-            d.map(|d| d.approver.as_str()),
-            d.map(|d| d.decision.as_str()),
-            d.and_then(|d| d.comment.as_ref().map(Comment::as_str)),
-            d.map(|d| d.basis.as_str()),
-            d.map(|d| d.policy_version.as_str()),
-            d.map(|d| d.decided_at.millis()),
-        ])?;
+        save_step(conn, r, step.index, true)?;
     }
+    Ok(())
+}
+
+/// Writes the changing part of a request: status, closing time, grant, reason.
+pub fn update_request_status(conn: &Connection, r: &Request) -> DbResult<()> {
+    conn.prepare_cached(
+        "UPDATE requests SET status = ?2, closed_at = ?3, grant_id = ?4, cancel_reason = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        r.submission.id.as_str(),
+        r.status.as_str(),
+        r.closed_at.map(Timestamp::millis),
+        r.grant.as_ref().map(GrantId::as_str),
+        r.cancel_reason.as_ref().map(Reason::as_str),
+    ])?;
+    Ok(())
+}
+
+/// Writes one step of a request (`insert` for a new request, else an update).
+pub fn save_step(conn: &Connection, r: &Request, index: u32, insert: bool) -> DbResult<()> {
+    let Some(step) = r.steps.iter().find(|s| s.index == index) else {
+        return Err(DbError::Corrupt(format!(
+            "request `{}` has no step {index}",
+            r.id()
+        )));
+    };
+    let d = step.decision.as_ref();
+    let sql = if insert {
+        "INSERT INTO request_steps
+         (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    } else {
+        "UPDATE request_steps SET role = ?3, approver = ?4, decision = ?5, comment = ?6, basis = ?7,
+         policy_version = ?8, decided_at = ?9 WHERE request_id = ?1 AND idx = ?2"
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        r.submission.id.as_str(),
+        step.index,
+        step.role.to_string(),
+        d.map(|d| d.approver.as_str()),
+        d.map(|d| d.decision.as_str()),
+        d.and_then(|d| d.comment.as_ref().map(Comment::as_str)),
+        d.map(|d| d.basis.as_str()),
+        d.map(|d| d.policy_version.as_str()),
+        d.map(|d| d.decided_at.millis()),
+    ])?;
     Ok(())
 }
 
@@ -392,9 +435,9 @@ pub fn active_grant_for(
     }
 }
 
-pub fn save_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
+pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         g.id.as_str(),
@@ -406,6 +449,22 @@ pub fn save_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.expires_at.millis(),
         g.review_by.millis(),
         g.renews.as_ref().map(GrantId::as_str),
+        g.ended_at.map(Timestamp::millis),
+        g.ended_by,
+        g.end_reason,
+        g.successor.as_ref().map(GrantId::as_str),
+    ])?;
+    Ok(())
+}
+
+/// Writes how a grant ended.
+pub fn update_grant_end(conn: &Connection, g: &Grant) -> DbResult<()> {
+    conn.prepare_cached(
+        "UPDATE grants SET status = ?2, ended_at = ?3, ended_by = ?4, end_reason = ?5, successor = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        g.id.as_str(),
+        g.status.as_str(),
         g.ended_at.map(Timestamp::millis),
         g.ended_by,
         g.end_reason,

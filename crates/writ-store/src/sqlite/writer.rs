@@ -1,10 +1,11 @@
 //! The single writer: group commit of many commands per transaction.
 //!
 //! One thread owns the only writable connection. It takes every command that is
-//! waiting (up to `MAX_BATCH`), runs each inside its own savepoint — so a refusal or
-//! a failure of one command leaves the others intact — and commits them together
-//! with one fsync. Callers hear back only after that commit: an acknowledged command
-//! is durable.
+//! waiting (up to `MAX_BATCH`), decides and applies each in turn inside one
+//! transaction — a refused command writes nothing — and commits them together with
+//! one fsync. Callers hear back only after that commit: an acknowledged command is
+//! durable. If storage fails mid-batch, the batch is rolled back and its commands are
+//! retried one per transaction, so only the failing one fails.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
@@ -95,15 +96,10 @@ pub struct Writer {
     pub projector: Projector,
 }
 
-enum Reply {
-    Exec(
-        oneshot::Sender<Result<Outcome, ExecError>>,
-        Result<Outcome, ExecError>,
-    ),
-    Saved(
-        oneshot::Sender<Result<(), StoreError>>,
-        Result<(), StoreError>,
-    ),
+/// What one job produced inside a batch, before the batch committed.
+enum Done {
+    Exec(Result<Outcome, ExecError>),
+    Saved(Result<(), StoreError>),
 }
 
 impl Writer {
@@ -121,124 +117,116 @@ impl Writer {
         }
     }
 
+    /// Commits the batch as one transaction. Refusals write nothing, so they need no
+    /// isolation; if storage fails, the whole transaction rolls back and each job is
+    /// retried alone, so one bad command cannot take the others down with it.
     fn process(&mut self, batch: Vec<Job>) {
+        match self.commit_batch(&batch) {
+            Ok(done) => {
+                for (job, result) in batch.into_iter().zip(done) {
+                    match (job, result) {
+                        (Job::Execute { reply, .. }, Done::Exec(r)) => {
+                            let _ = reply.send(r);
+                        }
+                        (Job::SaveResponse { reply, .. }, Done::Saved(r)) => {
+                            let _ = reply.send(r);
+                        }
+                        (job, _) => fail(job, &StoreError::Other("writer mixed up replies".into())),
+                    }
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                for job in batch {
+                    fail(job, &e);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = batch.len(), "batch failed; retrying its commands one by one");
+                for job in batch {
+                    self.process(vec![job]);
+                }
+            }
+        }
+    }
+
+    fn commit_batch(&mut self, batch: &[Job]) -> Result<Vec<Done>, StoreError> {
+        let start = self.state.clone();
+        let result = self.try_batch(batch);
+        self.projector.forget();
+        match result {
+            Ok((done, appended)) => {
+                let shared = &self.shared;
+                // Publish what readers see only after the commit.
+                *shared.org.write().unwrap_or_else(PoisonError::into_inner) =
+                    self.state.org.clone();
+                *shared
+                    .policy
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = self.state.policy.clone();
+                shared
+                    .events_appended
+                    .fetch_add(appended, Ordering::Relaxed);
+                shared.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(done)
+            }
+            Err(e) => {
+                self.state = start;
+                Err(e)
+            }
+        }
+    }
+
+    fn try_batch(&mut self, batch: &[Job]) -> Result<(Vec<Done>, u64), StoreError> {
         let Writer {
             conn,
             state,
-            shared,
             clock,
             ids,
             projector,
+            ..
         } = self;
-        let start = state.clone();
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let err = StoreError::Unavailable(format!("cannot begin a transaction: {e}"));
-                for job in batch {
-                    fail(job, &err);
-                }
-                return;
-            }
-        };
+        let other = |e: rusqlite::Error| StoreError::Other(e.to_string());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Unavailable(format!("cannot begin a transaction: {e}")))?;
+        let mut done = Vec::with_capacity(batch.len());
         let mut appended = 0u64;
         for job in batch {
             match job {
-                Job::Execute { envelope, reply } => {
-                    let before = state.clone();
-                    let result = match tx.savepoint() {
-                        Ok(mut sp) => {
-                            let r = run_command(
-                                &sp,
-                                projector,
-                                state,
-                                clock.as_ref(),
-                                ids.as_mut(),
-                                &envelope,
-                            );
-                            match r {
-                                Ok(outcome) => match sp.commit() {
-                                    Ok(()) => Ok(outcome),
-                                    Err(e) => {
-                                        Err(ExecError::Store(StoreError::Other(e.to_string())))
-                                    }
-                                },
-                                Err(e) => {
-                                    let _ = sp.rollback();
-                                    Err(e)
-                                }
-                            }
+                Job::Execute { envelope, .. } => {
+                    match run_command(
+                        &tx,
+                        projector,
+                        state,
+                        clock.as_ref(),
+                        ids.as_mut(),
+                        envelope,
+                    ) {
+                        Err(ExecError::Store(e)) => return Err(e),
+                        Ok(Outcome::Committed(events)) => {
+                            appended += events.len() as u64;
+                            done.push(Done::Exec(Ok(Outcome::Committed(events))));
                         }
-                        Err(e) => Err(ExecError::Store(StoreError::Other(e.to_string()))),
-                    };
-                    match &result {
-                        Ok(Outcome::Committed(events)) => appended += events.len() as u64,
-                        Ok(Outcome::Replayed(_)) => {}
-                        Err(_) => {
-                            *state = before;
-                            projector.forget();
-                        }
+                        other => done.push(Done::Exec(other)),
                     }
-                    replies.push(Reply::Exec(reply, result));
                 }
                 Job::SaveResponse {
                     actor,
                     key,
                     status,
                     body,
-                    reply,
+                    ..
                 } => {
-                    let r = tx
-                        .execute(
-                            "UPDATE idempotency SET status = ?1, body = ?2 WHERE actor = ?3 AND key = ?4",
-                            params![status, body, actor, key],
-                        )
-                        .map(|_| ())
-                        .map_err(|e| StoreError::Other(e.to_string()));
-                    replies.push(Reply::Saved(reply, r));
+                    tx.prepare_cached("UPDATE idempotency SET status = ?1, body = ?2 WHERE actor = ?3 AND key = ?4")
+                        .and_then(|mut s| s.execute(params![status, body, actor, key]))
+                        .map_err(other)?;
+                    done.push(Done::Saved(Ok(())));
                 }
             }
         }
-        projector.forget();
-        if let Err(e) = tx.commit() {
-            *state = start;
-            let err = StoreError::Other(format!("commit failed: {e}"));
-            for reply in replies {
-                match reply {
-                    Reply::Exec(tx, Ok(_)) => {
-                        let _ = tx.send(Err(ExecError::Store(err.clone())));
-                    }
-                    Reply::Exec(tx, Err(e)) => {
-                        let _ = tx.send(Err(e));
-                    }
-                    Reply::Saved(tx, _) => {
-                        let _ = tx.send(Err(err.clone()));
-                    }
-                }
-            }
-            return;
-        }
-        // Publish what readers see only after the commit.
-        *shared.org.write().unwrap_or_else(PoisonError::into_inner) = state.org.clone();
-        *shared
-            .policy
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = state.policy.clone();
-        shared
-            .events_appended
-            .fetch_add(appended, Ordering::Relaxed);
-        shared.commits.fetch_add(1, Ordering::Relaxed);
-        for reply in replies {
-            match reply {
-                Reply::Exec(tx, r) => {
-                    let _ = tx.send(r);
-                }
-                Reply::Saved(tx, r) => {
-                    let _ = tx.send(r);
-                }
-            }
-        }
+        tx.commit()
+            .map_err(|e| StoreError::Other(format!("commit failed: {e}")))?;
+        Ok((done, appended))
     }
 }
 

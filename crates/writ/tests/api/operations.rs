@@ -63,7 +63,7 @@ async fn the_same_idempotency_key_returns_the_first_result_and_creates_nothing()
     assert_eq!(res.status, 422);
     let p: Value = serde_json::from_slice(&res.body).unwrap();
     assert_eq!(p["code"], json!("idempotency-key-reused"));
-    // Keys belong to their caller: another identity's same key is a new request.
+    // Decisions are idempotent too: a retried approval does not decide twice.
     let first_view: Value = serde_json::from_slice(&first.body).unwrap();
     let id = first_view["id"].as_str().unwrap();
     let a = app

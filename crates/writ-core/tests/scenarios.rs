@@ -1,0 +1,1189 @@
+//! Data-driven scenarios for the domain core, in the style of cedar's JSON corpus.
+//!
+//! Every `tests/scenarios/*.json` file describes an organisation, an optional approval
+//! policy override and a list of steps. Each step is a command by an actor, perhaps
+//! after moving the clock, with the events (or the refusal) it must produce.
+//!
+//! The runner keeps an in-memory world the way the store does: catalogue events go
+//! through [`Org::apply`], requests are built with [`Request::submitted`] and changed
+//! only by [`Request::apply`], grants by [`Grant::created`] / [`Grant::apply`]. Every
+//! event is wrapped in a [`Recorded`], encoded, decoded back and checked byte for byte
+//! before it is applied; at the end the whole world is rebuilt from those leaves alone
+//! and must come out identical.
+//!
+//! # File format
+//!
+//! ```json
+//! {
+//!   "description": "what the scenario proves",
+//!   "start": "2026-03-02T09:00:00Z",              // optional
+//!   "policy": { "tiers": { "low": { "steps": ["manager", "group:helpdesk"] } } },
+//!   "organisation": { "identities": [..], "systems": [..], "entitlements": [..] },
+//!   "steps": [
+//!     { "note": "optional words", "actor": "alice" | "system:<what>", "advance": "2h",
+//!       "do": { "submit": { "entitlement": "wiki/editor", "justification": "..", "duration": "8h" } },
+//!       "expect": { "events": ["request_submitted"], "requests": { "$1": "pending" } } }
+//!   ]
+//! }
+//! ```
+//!
+//! The organisation is written in the core's own serde shapes (`Identity`, `System`,
+//! `Entitlement`) and loaded through `decide` by `system:seed`, in file order (so a
+//! manager is listed before their reports). `policy` is merged into the default policy
+//! with `ApprovalPolicy::from_toml_value` and activated first.
+//!
+//! Commands (`do`): `submit`, `approve`, `deny`, `cancel`, `revoke`, `expire`,
+//! `upsert_identity`, `upsert_system`, `upsert_entitlement`, `activate_policy`,
+//! `issue_token`, `revoke_token`. Requests are referred to as `$1`, `$2`, … in creation
+//! order, grants as `@1`, `@2`, …, tokens as `#1`, …; a literal id (`req_…`) is used
+//! as it is.
+//!
+//! Expectations (`expect`): exactly one of `events` (the exact list of event kinds)
+//! or `refused` + `kind` (+ optional `message_contains`). Optional checks:
+//! `requests` (`{"$1": "approved"}`), `grants` (`{"@1": {"status": "active",
+//! "expires_in": "8h"}}`, times relative to the step's time), `decided` (the step,
+//! role and approver of the `step_decided` event), `basis_contains` (the authority
+//! basis of the step's `step_decided` or `grant_revoked` event), `eligible` (who may
+//! decide a step right after this one).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use writ_core::{
+    Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, DurationSpec,
+    Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus, Identity, Justification,
+    ManualClock, Name, Org, PairState, Reason, Recorded, Refusal, RefusalKind, Request, RequestId,
+    RequestKind, RequestStatus, SequentialIds, System, TicketRef, Timestamp, Token, TokenId,
+    canonical_bytes, decide, sha256_hex, step_eligibility,
+};
+
+// ---- the file format ---------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    description: String,
+    #[serde(default)]
+    start: Option<String>,
+    #[serde(default)]
+    policy: Option<Value>,
+    organisation: Organisation,
+    steps: Vec<StepSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Organisation {
+    #[serde(default)]
+    identities: Vec<Identity>,
+    #[serde(default)]
+    systems: Vec<System>,
+    #[serde(default)]
+    entitlements: Vec<Entitlement>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSpec {
+    #[serde(default)]
+    note: Option<String>,
+    actor: String,
+    #[serde(default)]
+    advance: Option<String>,
+    #[serde(rename = "do")]
+    command: CommandSpec,
+    expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum CommandSpec {
+    Submit(SubmitSpec),
+    Approve(DecideSpec),
+    Deny(DecideSpec),
+    Cancel {
+        request: String,
+        #[serde(default)]
+        reason: Option<Reason>,
+    },
+    Revoke {
+        grant: String,
+        reason: Reason,
+    },
+    Expire {
+        grant: String,
+    },
+    UpsertIdentity(Identity),
+    UpsertSystem(System),
+    UpsertEntitlement(Entitlement),
+    /// Merged into the default policy, as the server does with its TOML file.
+    ActivatePolicy(Value),
+    IssueToken {
+        identity: Name,
+        label: String,
+        hash: String,
+        #[serde(default)]
+        expires_in: Option<DurationSpec>,
+    },
+    RevokeToken {
+        token: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitSpec {
+    /// Defaults to the actor: a request for oneself.
+    #[serde(default)]
+    beneficiary: Option<Name>,
+    entitlement: EntitlementRef,
+    justification: Justification,
+    #[serde(default)]
+    ticket: Option<TicketRef>,
+    duration: DurationSpec,
+    #[serde(default)]
+    kind: Option<RequestKind>,
+    #[serde(default)]
+    constraints: Option<Constraints>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideSpec {
+    request: String,
+    #[serde(default)]
+    step: Option<u32>,
+    #[serde(default)]
+    comment: Option<Comment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    refused: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    message_contains: Option<String>,
+    #[serde(default)]
+    basis_contains: Option<String>,
+    #[serde(default)]
+    decided: Option<DecidedCheck>,
+    #[serde(default)]
+    requests: BTreeMap<String, String>,
+    #[serde(default)]
+    grants: BTreeMap<String, GrantCheck>,
+    #[serde(default)]
+    eligible: Vec<EligibleCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecidedCheck {
+    step: u32,
+    role: String,
+    #[serde(default)]
+    approver: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantCheck {
+    #[serde(default)]
+    status: Option<String>,
+    /// `expires_at` minus the step's time.
+    #[serde(default)]
+    expires_in: Option<DurationSpec>,
+    /// `review_by` minus the step's time.
+    #[serde(default)]
+    review_in: Option<DurationSpec>,
+    /// The request the grant comes from (`$n`).
+    #[serde(default)]
+    request: Option<String>,
+    /// The grant this one renews (`@n`).
+    #[serde(default)]
+    renews: Option<String>,
+    /// The grant that replaced this one (`@n`).
+    #[serde(default)]
+    successor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EligibleCheck {
+    request: String,
+    step: u32,
+    identities: Vec<Name>,
+    #[serde(default)]
+    excluded: Option<Vec<Name>>,
+}
+
+// ---- the world -------------------------------------------------------------------
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Writ's state as the store keeps it, in memory.
+#[derive(Debug)]
+struct World {
+    org: Org,
+    policy: ApprovalPolicy,
+    policy_version: String,
+    active_policy: Option<String>,
+    /// In creation order: `$1` is `requests[0]`.
+    requests: Vec<Request>,
+    /// In creation order: `@1` is `grants[0]`.
+    grants: Vec<Grant>,
+    /// In creation order: `#1` is `tokens[0]`.
+    tokens: Vec<Token>,
+    /// The ledger: every leaf, as encoded.
+    leaves: Vec<Vec<u8>>,
+    next_seq: u64,
+}
+
+impl World {
+    fn new() -> World {
+        let policy = ApprovalPolicy::default();
+        let policy_version = policy.version();
+        World {
+            org: Org::default(),
+            policy,
+            policy_version,
+            active_policy: None,
+            requests: Vec::new(),
+            grants: Vec::new(),
+            tokens: Vec::new(),
+            leaves: Vec::new(),
+            next_seq: 1,
+        }
+    }
+
+    /// Every projection rebuilt from the ledger's bytes alone.
+    fn replay(leaves: &[Vec<u8>]) -> Result<World, String> {
+        let mut w = World::new();
+        for leaf in leaves {
+            let rec = Recorded::decode(leaf).map_err(|e| format!("replay: {e}"))?;
+            ensure!(
+                rec.seq == w.next_seq,
+                "replay: leaf has seq {}, expected {}",
+                rec.seq,
+                w.next_seq
+            );
+            w.apply(&rec)?;
+            w.leaves.push(leaf.clone());
+            w.next_seq += 1;
+        }
+        Ok(w)
+    }
+
+    /// Canonical bytes of the whole state, to compare two worlds.
+    fn snapshot(&self) -> Vec<u8> {
+        canonical_bytes(&json!({
+            "identities": self.org.identities,
+            "systems": self.org.systems,
+            "entitlements": self.org.entitlements,
+            "policy": self.policy,
+            "policy_version": self.policy_version,
+            "active_policy": self.active_policy,
+            "requests": self.requests,
+            "grants": self.grants,
+            "tokens": self.tokens,
+            "leaves": self.leaves.iter().map(|l| hex(l)).collect::<Vec<_>>(),
+            "next_seq": self.next_seq,
+        }))
+        .expect("the world encodes canonically")
+    }
+
+    fn request(&self, id: &RequestId) -> Option<&Request> {
+        self.requests.iter().find(|r| r.id() == id)
+    }
+
+    fn grant(&self, id: &GrantId) -> Option<&Grant> {
+        self.grants.iter().find(|g| &g.id == id)
+    }
+
+    fn request_ref(&self, r: &str) -> Result<RequestId, String> {
+        match r.strip_prefix('$') {
+            Some(n) => nth(&self.requests, n, r).map(|x| x.id().clone()),
+            None => RequestId::parse(r),
+        }
+    }
+
+    fn grant_ref(&self, r: &str) -> Result<GrantId, String> {
+        match r.strip_prefix('@') {
+            Some(n) => nth(&self.grants, n, r).map(|g| g.id.clone()),
+            None => GrantId::parse(r),
+        }
+    }
+
+    fn token_ref(&self, r: &str) -> Result<TokenId, String> {
+        match r.strip_prefix('#') {
+            Some(n) => nth(&self.tokens, n, r).map(|t| t.id.clone()),
+            None => TokenId::parse(r),
+        }
+    }
+
+    /// Applies one recorded event the way the store's projector does.
+    fn apply(&mut self, rec: &Recorded) -> Result<(), String> {
+        let missing = |what: &str, id: &dyn std::fmt::Display| {
+            format!(
+                "event {} ({}) refers to {what} `{id}`, which the world does not hold",
+                rec.seq,
+                rec.event.kind()
+            )
+        };
+        match &rec.event {
+            Event::PolicyActivated { version, policy } => {
+                ensure!(
+                    &policy.version() == version,
+                    "policy_activated names version {version}, but the policy hashes to {}",
+                    policy.version()
+                );
+                self.policy = policy.clone();
+                self.policy_version = version.clone();
+                self.active_policy = Some(version.clone());
+            }
+            e @ (Event::IdentityUpserted { .. }
+            | Event::SystemUpserted { .. }
+            | Event::EntitlementUpserted { .. }) => {
+                ensure!(self.org.apply(e), "Org::apply ignored a catalogue event");
+            }
+            Event::TokenIssued { token } => {
+                ensure!(
+                    self.tokens.iter().all(|t| t.id != token.id),
+                    "token `{}` issued twice",
+                    token.id
+                );
+                self.tokens.push(token.clone());
+            }
+            Event::TokenRevoked { token } => {
+                let t = self
+                    .tokens
+                    .iter_mut()
+                    .find(|t| &t.id == token)
+                    .ok_or_else(|| missing("token", token))?;
+                t.revoked_at = Some(rec.at);
+            }
+            Event::RequestSubmitted { request, digest } => {
+                let bytes = canonical_bytes(request).map_err(|e| e.to_string())?;
+                ensure!(
+                    *digest == sha256_hex(&bytes),
+                    "request `{}` has digest {digest}, not the SHA-256 of its submission",
+                    request.id
+                );
+                ensure!(
+                    request.policy_version == self.policy_version,
+                    "request `{}` names policy {}, not the active {}",
+                    request.id,
+                    request.policy_version,
+                    self.policy_version
+                );
+                ensure!(
+                    self.request(&request.id).is_none(),
+                    "request `{}` submitted twice",
+                    request.id
+                );
+                self.requests
+                    .push(Request::submitted(request.clone(), digest.clone()));
+            }
+            Event::StepDecided {
+                request,
+                request_digest,
+                policy_version,
+                ..
+            } => {
+                let r = self
+                    .requests
+                    .iter_mut()
+                    .find(|r| r.id() == request)
+                    .ok_or_else(|| missing("request", request))?;
+                ensure!(
+                    &r.digest == request_digest,
+                    "a decision on `{request}` names digest {request_digest}, not the request's {}",
+                    r.digest
+                );
+                ensure!(
+                    policy_version == &self.policy_version,
+                    "a decision on `{request}` names policy {policy_version}, not the active {}",
+                    self.policy_version
+                );
+                r.apply(rec);
+            }
+            Event::RequestApproved { request, .. }
+            | Event::RequestDenied { request, .. }
+            | Event::RequestCancelled { request, .. } => {
+                let r = self
+                    .requests
+                    .iter_mut()
+                    .find(|r| r.id() == request)
+                    .ok_or_else(|| missing("request", request))?;
+                r.apply(rec);
+            }
+            Event::GrantCreated { grant, .. } => {
+                ensure!(self.grant(grant).is_none(), "grant `{grant}` created twice");
+                let g = Grant::created(rec).ok_or_else(|| missing("grant", grant))?;
+                self.grants.push(g);
+            }
+            Event::GrantRenewed { grant, .. }
+            | Event::GrantRevoked { grant, .. }
+            | Event::GrantExpired { grant } => {
+                let g = self
+                    .grants
+                    .iter_mut()
+                    .find(|g| &g.id == grant)
+                    .ok_or_else(|| missing("grant", grant))?;
+                g.apply(rec);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `Ctx` exactly as the store does (see `Command::needs`) and decides.
+    fn decide(
+        &self,
+        actor: &Actor,
+        command: &Command,
+        now: Timestamp,
+        ids: &mut SequentialIds,
+    ) -> Result<Vec<Event>, Refusal> {
+        let needs = command.needs();
+        let request = needs.request.as_ref().and_then(|id| self.request(id));
+        let grant_id = needs
+            .grant
+            .clone()
+            .or_else(|| request.and_then(|r| r.submission.renews.clone()));
+        let grant = grant_id.as_ref().and_then(|id| self.grant(id));
+        let token = needs
+            .token
+            .as_ref()
+            .and_then(|id| self.tokens.iter().find(|t| &t.id == id));
+        let (open, active) = match &needs.pair {
+            Some((b, e)) => (
+                self.requests
+                    .iter()
+                    .find(|r| {
+                        r.status == RequestStatus::Pending
+                            && &r.submission.beneficiary == b
+                            && &r.submission.entitlement == e
+                    })
+                    .map(Request::id),
+                self.grants
+                    .iter()
+                    .find(|g| g.is_active() && &g.beneficiary == b && &g.entitlement == e),
+            ),
+            None => (None, None),
+        };
+        let ctx = Ctx {
+            org: &self.org,
+            policy: &self.policy,
+            policy_version: &self.policy_version,
+            active_policy_version: self.active_policy.as_deref(),
+            now,
+            request,
+            grant,
+            token,
+            pair: PairState {
+                open_request: open,
+                active_grant: active,
+            },
+        };
+        decide(&ctx, actor, command, ids)
+    }
+
+    /// Wraps each event in a `Recorded`, checks its encoding round-trips, and applies
+    /// the decoded copy (what a replay would see).
+    fn record(
+        &mut self,
+        at: Timestamp,
+        actor: &Actor,
+        events: Vec<Event>,
+    ) -> Result<Vec<Recorded>, String> {
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let rec = Recorded {
+                seq: self.next_seq,
+                at,
+                actor: actor.clone(),
+                event,
+            };
+            let bytes = rec
+                .encode()
+                .map_err(|e| format!("{} does not encode: {e}", rec.event.kind()))?;
+            let back = Recorded::decode(&bytes).map_err(|e| {
+                format!(
+                    "{} does not decode: {e}\n{}",
+                    rec.event.kind(),
+                    String::from_utf8_lossy(&bytes)
+                )
+            })?;
+            ensure!(
+                back == rec,
+                "{} decodes to a different value:\n{rec:?}\n{back:?}",
+                rec.event.kind()
+            );
+            let again = back.encode().map_err(|e| e.to_string())?;
+            ensure!(
+                again == bytes,
+                "{} re-encodes to different bytes",
+                rec.event.kind()
+            );
+            self.apply(&back)?;
+            self.leaves.push(bytes);
+            self.next_seq += 1;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    fn command(
+        &self,
+        spec: &CommandSpec,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Command, String> {
+        Ok(match spec {
+            CommandSpec::Submit(s) => Command::Submit {
+                beneficiary: s
+                    .beneficiary
+                    .clone()
+                    .or_else(|| actor.identity().cloned())
+                    .ok_or("a submit by a system actor must name its beneficiary")?,
+                entitlement: s.entitlement.clone(),
+                justification: s.justification.clone(),
+                ticket: s.ticket.clone(),
+                duration: s.duration,
+                kind: s.kind.unwrap_or(RequestKind::Standard),
+                constraints: s.constraints.clone(),
+            },
+            CommandSpec::Approve(d) | CommandSpec::Deny(d) => Command::Decide {
+                request: self.request_ref(&d.request)?,
+                step: d.step,
+                decision: if matches!(spec, CommandSpec::Approve(_)) {
+                    Decision::Approve
+                } else {
+                    Decision::Deny
+                },
+                comment: d.comment.clone(),
+            },
+            CommandSpec::Cancel { request, reason } => Command::Cancel {
+                request: self.request_ref(request)?,
+                reason: reason.clone(),
+            },
+            CommandSpec::Revoke { grant, reason } => Command::RevokeGrant {
+                grant: self.grant_ref(grant)?,
+                reason: reason.clone(),
+            },
+            CommandSpec::Expire { grant } => Command::ExpireGrant {
+                grant: self.grant_ref(grant)?,
+            },
+            CommandSpec::UpsertIdentity(identity) => Command::UpsertIdentity {
+                identity: identity.clone(),
+            },
+            CommandSpec::UpsertSystem(system) => Command::UpsertSystem {
+                system: system.clone(),
+            },
+            CommandSpec::UpsertEntitlement(entitlement) => Command::UpsertEntitlement {
+                entitlement: entitlement.clone(),
+            },
+            CommandSpec::ActivatePolicy(v) => Command::ActivatePolicy {
+                policy: ApprovalPolicy::from_toml_value(v.clone()).map_err(|e| e.to_string())?,
+            },
+            CommandSpec::IssueToken {
+                identity,
+                label,
+                hash,
+                expires_in,
+            } => Command::IssueToken {
+                identity: identity.clone(),
+                label: label.clone(),
+                hash: hash.clone(),
+                expires_at: expires_in.map(|d| now.plus(d)),
+            },
+            CommandSpec::RevokeToken { token } => Command::RevokeToken {
+                token: self.token_ref(token)?,
+            },
+        })
+    }
+
+    /// Rules that must hold after every step, whatever the scenario says.
+    fn check_invariants(&self) -> Result<(), String> {
+        let mut pending = BTreeSet::new();
+        for r in &self.requests {
+            let s = &r.submission;
+            let mut approvers = BTreeSet::new();
+            for st in &r.steps {
+                let Some(d) = &st.decision else { continue };
+                ensure!(
+                    d.approver != s.requester,
+                    "invariant: requester `{}` decided step {} of `{}`",
+                    d.approver,
+                    st.index,
+                    r.id()
+                );
+                ensure!(
+                    d.approver != s.beneficiary,
+                    "invariant: beneficiary `{}` decided step {} of `{}`",
+                    d.approver,
+                    st.index,
+                    r.id()
+                );
+                ensure!(
+                    approvers.insert(d.approver.clone()),
+                    "invariant: `{}` decided two steps of `{}`",
+                    d.approver,
+                    r.id()
+                );
+                ensure!(
+                    d.decided_at >= s.submitted_at,
+                    "invariant: step {} of `{}` decided before submission",
+                    st.index,
+                    r.id()
+                );
+            }
+            let all_approved = r.steps.iter().all(|st| {
+                st.decision
+                    .as_ref()
+                    .is_some_and(|d| d.decision == Decision::Approve)
+            });
+            let any_denied = r.steps.iter().any(|st| {
+                st.decision
+                    .as_ref()
+                    .is_some_and(|d| d.decision == Decision::Deny)
+            });
+            match r.status {
+                RequestStatus::Pending => {
+                    ensure!(
+                        !all_approved && !any_denied && r.grant.is_none(),
+                        "invariant: `{}` is pending but fully decided",
+                        r.id()
+                    );
+                    ensure!(
+                        pending.insert((s.beneficiary.clone(), s.entitlement.clone())),
+                        "invariant: two pending requests for `{}` / `{}`",
+                        s.beneficiary,
+                        s.entitlement
+                    );
+                }
+                RequestStatus::Approved => {
+                    ensure!(
+                        all_approved,
+                        "invariant: `{}` approved without every step approved",
+                        r.id()
+                    );
+                    let g = r
+                        .grant
+                        .as_ref()
+                        .ok_or_else(|| format!("invariant: approved `{}` has no grant", r.id()))?;
+                    ensure!(
+                        self.grant(g).is_some(),
+                        "invariant: approved `{}` names missing grant `{g}`",
+                        r.id()
+                    );
+                }
+                RequestStatus::Denied => ensure!(
+                    any_denied && r.grant.is_none(),
+                    "invariant: `{}` denied without a denial",
+                    r.id()
+                ),
+                RequestStatus::Cancelled => ensure!(
+                    r.grant.is_none(),
+                    "invariant: cancelled `{}` has a grant",
+                    r.id()
+                ),
+            }
+        }
+        let mut active = BTreeSet::new();
+        for g in &self.grants {
+            let r = self
+                .request(&g.request)
+                .ok_or_else(|| format!("invariant: grant `{}` has no request", g.id))?;
+            let s = &r.submission;
+            ensure!(
+                r.status == RequestStatus::Approved && r.grant.as_ref() == Some(&g.id),
+                "invariant: grant `{}` does not come from an approved request",
+                g.id
+            );
+            ensure!(
+                g.beneficiary == s.beneficiary && g.entitlement == s.entitlement,
+                "invariant: grant `{}` is not for what `{}` asked",
+                g.id,
+                r.id()
+            );
+            ensure!(
+                Some(g.granted_at) == r.closed_at,
+                "invariant: grant `{}` starts at {}, not at the final approval",
+                g.id,
+                g.granted_at
+            );
+            ensure!(
+                g.expires_at == g.granted_at.plus(s.duration),
+                "invariant: grant `{}` expires at {}, not {} after its approval at {}",
+                g.id,
+                g.expires_at,
+                s.duration,
+                g.granted_at
+            );
+            ensure!(
+                g.review_by > g.granted_at && g.review_by <= g.expires_at,
+                "invariant: grant `{}` has review date {} outside its life",
+                g.id,
+                g.review_by
+            );
+            ensure!(
+                g.renews == s.renews,
+                "invariant: grant `{}` renews {:?}, its request {:?}",
+                g.id,
+                g.renews,
+                s.renews
+            );
+            if g.is_active() {
+                ensure!(
+                    active.insert((g.beneficiary.clone(), g.entitlement.clone())),
+                    "invariant: two active grants of `{}` for `{}`",
+                    g.entitlement,
+                    g.beneficiary
+                );
+                ensure!(
+                    g.ended_at.is_none(),
+                    "invariant: active grant `{}` has ended",
+                    g.id
+                );
+            } else {
+                ensure!(
+                    g.ended_at.is_some(),
+                    "invariant: ended grant `{}` has no end time",
+                    g.id
+                );
+            }
+            if g.status == GrantStatus::Renewed {
+                let next = g
+                    .successor
+                    .as_ref()
+                    .and_then(|n| self.grant(n))
+                    .ok_or_else(|| format!("invariant: renewed `{}` has no successor", g.id))?;
+                ensure!(
+                    next.renews.as_ref() == Some(&g.id),
+                    "invariant: successor `{}` does not name `{}`",
+                    next.id,
+                    g.id
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn nth<'a, T>(items: &'a [T], n: &str, r: &str) -> Result<&'a T, String> {
+    let i: usize = n.parse().map_err(|_| format!("`{r}` is not a reference"))?;
+    i.checked_sub(1)
+        .and_then(|i| items.get(i))
+        .ok_or_else(|| format!("`{r}` does not exist yet (there are {})", items.len()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn kind_name(k: RefusalKind) -> &'static str {
+    match k {
+        RefusalKind::Invalid => "invalid",
+        RefusalKind::NotFound => "not_found",
+        RefusalKind::Forbidden => "forbidden",
+        RefusalKind::Conflict => "conflict",
+    }
+}
+
+// ---- running ---------------------------------------------------------------------
+
+const DEFAULT_START: &str = "2026-03-02T09:00:00Z";
+
+struct Runner {
+    world: World,
+    clock: ManualClock,
+    ids: SequentialIds,
+}
+
+impl Runner {
+    /// Runs a command that must succeed (the organisation and policy of a scenario).
+    fn seed(&mut self, what: &str, command: Command) -> Result<(), String> {
+        let actor = Actor::system("seed");
+        let now = self.clock.now();
+        let events = self
+            .world
+            .decide(&actor, &command, now, &mut self.ids)
+            .map_err(|r| format!("organisation: {what} refused: {} ({})", r.code, r.message))?;
+        self.world.record(now, &actor, events)?;
+        Ok(())
+    }
+
+    fn step(&mut self, step: &StepSpec) -> Result<(), String> {
+        if let Some(by) = &step.advance {
+            self.clock.advance(DurationSpec::parse(by)?);
+        }
+        let now = self.clock.now();
+        let actor = Actor::try_from(step.actor.clone())?;
+        let command = self.world.command(&step.command, &actor, now)?;
+        let e = &step.expect;
+        let before = (self.world.snapshot(), format!("{:?}", self.ids));
+        let result = self.world.decide(&actor, &command, now, &mut self.ids);
+        let recorded = match (result, &e.events, &e.refused) {
+            (_, Some(_), Some(_)) | (_, None, None) => {
+                return Err("`expect` needs exactly one of `events` or `refused`".into());
+            }
+            (Ok(events), Some(want), None) => {
+                let got: Vec<&str> = events.iter().map(Event::kind).collect();
+                ensure!(got == *want, "expected events {want:?}, got {got:?}");
+                self.world.record(now, &actor, events)?
+            }
+            (Ok(events), None, Some(code)) => {
+                let got: Vec<&str> = events.iter().map(Event::kind).collect();
+                return Err(format!(
+                    "expected refusal `{code}`, but the command succeeded with {got:?}"
+                ));
+            }
+            (Err(r), Some(want), None) => {
+                return Err(format!(
+                    "expected events {want:?}, but the command was refused: {} ({}): {}",
+                    r.code,
+                    kind_name(r.kind),
+                    r.message
+                ));
+            }
+            (Err(r), None, Some(code)) => {
+                let kind = e
+                    .kind
+                    .as_deref()
+                    .ok_or("a `refused` expectation needs a `kind`")?;
+                ensure!(
+                    r.code == code && kind_name(r.kind) == kind,
+                    "expected refusal `{code}` ({kind}), got `{}` ({}): {}",
+                    r.code,
+                    kind_name(r.kind),
+                    r.message
+                );
+                if let Some(part) = &e.message_contains {
+                    ensure!(
+                        r.message.contains(part.as_str()),
+                        "refusal message does not contain {part:?}: {}",
+                        r.message
+                    );
+                }
+                ensure!(!r.message.trim().is_empty(), "refusal has no message");
+                let after = (self.world.snapshot(), format!("{:?}", self.ids));
+                ensure!(before == after, "a refused command changed the world");
+                Vec::new()
+            }
+        };
+        if e.refused.is_none() {
+            ensure!(
+                e.kind.is_none() && e.message_contains.is_none(),
+                "`kind` and `message_contains` go with `refused`"
+            );
+        }
+        self.checks(e, &recorded, now)
+    }
+
+    fn checks(&self, e: &Expect, recorded: &[Recorded], now: Timestamp) -> Result<(), String> {
+        let w = &self.world;
+        if let Some(part) = &e.basis_contains {
+            let basis = recorded
+                .iter()
+                .find_map(|r| match &r.event {
+                    Event::StepDecided { basis, .. } | Event::GrantRevoked { basis, .. } => {
+                        Some(basis)
+                    }
+                    _ => None,
+                })
+                .ok_or("`basis_contains`: the step produced no decision or revocation")?;
+            ensure!(
+                basis.contains(part.as_str()),
+                "basis {basis:?} does not contain {part:?}"
+            );
+        }
+        if let Some(want) = &e.decided {
+            let (step, role, approver) = recorded
+                .iter()
+                .find_map(|r| match &r.event {
+                    Event::StepDecided {
+                        step,
+                        role,
+                        approver,
+                        ..
+                    } => Some((*step, role.to_string(), approver.to_string())),
+                    _ => None,
+                })
+                .ok_or("`decided`: the step produced no step_decided event")?;
+            ensure!(
+                step == want.step && role == want.role,
+                "decided step {step} ({role}), expected step {} ({})",
+                want.step,
+                want.role
+            );
+            if let Some(a) = &want.approver {
+                ensure!(&approver == a, "decided by `{approver}`, expected `{a}`");
+            }
+        }
+        for (r, status) in &e.requests {
+            let id = w.request_ref(r)?;
+            let req = w.request(&id).ok_or_else(|| format!("no request {r}"))?;
+            ensure!(
+                req.status.as_str() == status,
+                "request {r} is {}, expected {status}",
+                req.status.as_str()
+            );
+        }
+        for (r, want) in &e.grants {
+            let id = w.grant_ref(r)?;
+            let g = w.grant(&id).ok_or_else(|| format!("no grant {r}"))?;
+            if let Some(s) = &want.status {
+                ensure!(
+                    g.status.as_str() == s,
+                    "grant {r} is {}, expected {s}",
+                    g.status.as_str()
+                );
+            }
+            if let Some(d) = want.expires_in {
+                ensure!(
+                    g.expires_at == now.plus(d),
+                    "grant {r} expires at {}, expected {} ({d} after {now})",
+                    g.expires_at,
+                    now.plus(d)
+                );
+            }
+            if let Some(d) = want.review_in {
+                ensure!(
+                    g.review_by == now.plus(d),
+                    "grant {r} is due for review at {}, expected {} ({d} after {now})",
+                    g.review_by,
+                    now.plus(d)
+                );
+            }
+            if let Some(q) = &want.request {
+                let q = w.request_ref(q)?;
+                ensure!(
+                    g.request == q,
+                    "grant {r} comes from `{}`, expected `{q}`",
+                    g.request
+                );
+            }
+            if let Some(o) = &want.renews {
+                let o = w.grant_ref(o)?;
+                ensure!(
+                    g.renews.as_ref() == Some(&o),
+                    "grant {r} renews {:?}, expected `{o}`",
+                    g.renews
+                );
+            }
+            if let Some(n) = &want.successor {
+                let n = w.grant_ref(n)?;
+                ensure!(
+                    g.successor.as_ref() == Some(&n),
+                    "grant {r} has successor {:?}, expected `{n}`",
+                    g.successor
+                );
+            }
+        }
+        for check in &e.eligible {
+            let id = w.request_ref(&check.request)?;
+            let req = w
+                .request(&id)
+                .ok_or_else(|| format!("no request {}", check.request))?;
+            let el = step_eligibility(&w.org, &w.policy, req, check.step, now);
+            let got: Vec<&Name> = el.eligible.iter().map(|c| &c.identity).collect();
+            let want: Vec<&Name> = check.identities.iter().collect();
+            ensure!(
+                got == want,
+                "eligible for step {} of {}: {got:?}, expected {want:?}",
+                check.step,
+                check.request
+            );
+            if let Some(excluded) = &check.excluded {
+                let got: Vec<&Name> = el.excluded.iter().map(|x| &x.identity).collect();
+                let want: Vec<&Name> = excluded.iter().collect();
+                ensure!(
+                    got == want,
+                    "excluded from step {} of {}: {got:?}, expected {want:?}",
+                    check.step,
+                    check.request
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_scenario(path: &Path) -> Result<usize, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let sc: Scenario =
+        serde_json::from_str(&text).map_err(|e| format!("not a valid scenario: {e}"))?;
+    ensure!(
+        !sc.description.trim().is_empty(),
+        "the scenario has no description"
+    );
+    ensure!(!sc.steps.is_empty(), "the scenario has no steps");
+    let start = Timestamp::parse_rfc3339(sc.start.as_deref().unwrap_or(DEFAULT_START))?;
+    let mut run = Runner {
+        world: World::new(),
+        clock: ManualClock::new(start),
+        ids: SequentialIds::default(),
+    };
+    if let Some(p) = &sc.policy {
+        let policy = ApprovalPolicy::from_toml_value(p.clone()).map_err(|e| e.to_string())?;
+        run.seed("policy", Command::ActivatePolicy { policy })?;
+    }
+    for identity in &sc.organisation.identities {
+        let what = format!("identity `{}`", identity.name);
+        let identity = identity.clone();
+        run.seed(&what, Command::UpsertIdentity { identity })?;
+    }
+    for system in &sc.organisation.systems {
+        let what = format!("system `{}`", system.name);
+        let system = system.clone();
+        run.seed(&what, Command::UpsertSystem { system })?;
+    }
+    for entitlement in &sc.organisation.entitlements {
+        let what = format!("entitlement `{}`", entitlement.reference());
+        let entitlement = entitlement.clone();
+        run.seed(&what, Command::UpsertEntitlement { entitlement })?;
+    }
+    run.world.check_invariants()?;
+    for (i, step) in sc.steps.iter().enumerate() {
+        let label = match &step.note {
+            Some(n) => format!("step {} ({n})", i + 1),
+            None => format!("step {}", i + 1),
+        };
+        run.step(step)
+            .and_then(|()| run.world.check_invariants())
+            .map_err(|e| format!("{label}, `{}`: {e}", step.actor))?;
+    }
+    let rebuilt = World::replay(&run.world.leaves)?;
+    ensure!(
+        rebuilt.snapshot() == run.world.snapshot(),
+        "the world rebuilt from the ledger differs from the live one"
+    );
+    Ok(sc.steps.len())
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("tests/scenarios exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn scenarios() {
+    let files = scenario_files();
+    assert!(
+        files.len() >= 12,
+        "expected the scenario corpus, found {} files",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut steps = 0;
+    for path in &files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match run_scenario(path) {
+            Ok(n) => {
+                steps += n;
+                println!("ok   {name} ({n} steps)");
+            }
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+    println!("{} scenarios, {steps} steps", files.len());
+}
+
+/// The runner must itself refuse a scenario that expects the wrong thing; otherwise
+/// a green corpus proves nothing.
+#[test]
+fn the_runner_catches_a_wrong_expectation() {
+    let dir = std::env::temp_dir().join(format!("writ-core-scenarios-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let base = json!({
+        "description": "a deliberately wrong expectation",
+        "organisation": {
+            "identities": [
+                {"name": "bob", "display_name": "Bob", "status": "active",
+                 "kind": {"type": "human", "email": "bob@example.com", "employment_type": "employee"}},
+                {"name": "alice", "display_name": "Alice", "status": "active",
+                 "kind": {"type": "human", "email": "alice@example.com", "manager": "bob", "employment_type": "employee"}}
+            ],
+            "systems": [{"name": "wiki", "display_name": "Wiki", "kind": "saas", "owner": "bob"}],
+            "entitlements": [{"system": "wiki", "name": "editor", "display_name": "Editor",
+                "kind": "role", "external_ref": "editors", "risk": "low", "privileged": false,
+                "max_duration": "30d", "break_glass": false}]
+        },
+        "steps": [
+            {"actor": "alice", "do": {"submit": {"entitlement": "wiki/editor",
+                "justification": "edit the onboarding page", "duration": "8h"}},
+             "expect": {"events": ["request_submitted"]}},
+            {"actor": "alice", "do": {"approve": {"request": "$1"}},
+             "expect": {"refused": "self-approval", "kind": "forbidden"}}
+        ]
+    });
+    let good = dir.join("good.json");
+    fs::write(&good, base.to_string()).unwrap();
+    assert_eq!(run_scenario(&good), Ok(2));
+
+    let wrong = |pointer: &str, value: Value| {
+        let mut v = base.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        match v.pointer_mut(parent).unwrap() {
+            Value::Object(m) => {
+                m.insert(key.to_owned(), value);
+            }
+            Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
+            other => panic!("cannot set {pointer} in {other}"),
+        }
+        let p = dir.join("wrong.json");
+        fs::write(&p, v.to_string()).unwrap();
+        run_scenario(&p).unwrap_err()
+    };
+    let e = wrong("/steps/1/expect/refused", json!("not-eligible"));
+    assert!(e.contains("step 2") && e.contains("self-approval"), "{e}");
+    let e = wrong("/steps/1/expect/kind", json!("conflict"));
+    assert!(e.contains("step 2"), "{e}");
+    let e = wrong("/steps/0/expect/events", json!(["request_submitted", "x"]));
+    assert!(e.contains("step 1"), "{e}");
+    let e = wrong(
+        "/steps/0/expect",
+        json!({"refused": "duplicate-request", "kind": "conflict"}),
+    );
+    assert!(e.contains("succeeded"), "{e}");
+    let e = wrong("/steps/0/do/submit/colour", json!("blue"));
+    assert!(e.contains("unknown field"), "{e}");
+    let e = wrong("/steps/1/do/approve/request", json!("$2"));
+    assert!(e.contains("$2"), "{e}");
+    fs::remove_dir_all(&dir).unwrap();
+}
