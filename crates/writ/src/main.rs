@@ -1,5 +1,9 @@
 //! `writ`: run the server or the demo, and act on a running server from the shell.
 
+/// mimalloc: measured faster than the system allocator on the write path (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod output;
 mod serve;

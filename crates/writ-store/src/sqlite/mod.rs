@@ -75,6 +75,7 @@ impl Readers {
 pub struct SqliteStore {
     jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Arc<Readers>,
     shared: Arc<Shared>,
     path: PathBuf,
@@ -92,6 +93,30 @@ fn open_connection(path: &Path, writable: bool) -> DbResult<Connection> {
     let conn = Connection::open(path)?;
     schema::configure(&conn, writable)?;
     Ok(conn)
+}
+
+/// Copies committed WAL frames back into the database every quarter second, on a
+/// connection of its own, so the writer never pauses a commit to checkpoint.
+fn spawn_checkpointer(
+    path: &Path,
+) -> Result<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
+    let conn = open_connection(path, true).map_err(StoreError::from)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("writ-store-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(std::time::Duration::from_millis(250))
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+            // A final full checkpoint keeps the WAL small between runs.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .map_err(|e| StoreError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok((stop, handle))
 }
 
 /// Opens (creating and migrating if needed) the database file for offline work.
@@ -129,6 +154,7 @@ impl SqliteStore {
             .name("writ-store-writer".into())
             .spawn(move || w.run(rx))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = spawn_checkpointer(path)?;
         let mut idle = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             idle.push(open_connection(path, false).map_err(StoreError::from)?);
@@ -136,6 +162,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(idle),
@@ -209,6 +236,15 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
+            let _ = handle.join();
+        }
+        if let Some((stop, handle)) = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            drop(stop);
             let _ = handle.join();
         }
         self.readers

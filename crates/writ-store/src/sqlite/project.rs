@@ -28,9 +28,8 @@ pub fn append(conn: &Connection, rec: &Recorded, leaf: &[u8]) -> DbResult<()> {
     Ok(())
 }
 
-/// Applies events to the projection tables, caching the aggregates it touched
-/// within one transaction. Call [`Projector::forget`] when that transaction (or a
-/// savepoint in it) rolls back.
+/// Applies events to the projection tables, caching the aggregates it touched.
+/// Call [`Projector::forget`] whenever a transaction it wrote in rolls back.
 #[derive(Debug, Default)]
 pub struct Projector {
     requests: HashMap<String, Request>,
@@ -38,6 +37,10 @@ pub struct Projector {
 }
 
 impl Projector {
+    pub fn len(&self) -> usize {
+        self.requests.len() + self.grants.len()
+    }
+
     pub fn forget(&mut self) {
         self.requests.clear();
         self.grants.clear();

@@ -84,7 +84,7 @@ const MIGRATIONS: &[&str] = &[
         policy_version TEXT,
         decided_at     INTEGER,
         PRIMARY KEY (request_id, idx)
-    );
+    ) WITHOUT ROWID;
 
     CREATE TABLE grants (
         id          TEXT PRIMARY KEY,
@@ -101,7 +101,7 @@ const MIGRATIONS: &[&str] = &[
         ended_by    TEXT,
         end_reason  TEXT,
         successor   TEXT
-    );
+    ) WITHOUT ROWID;
     CREATE INDEX grants_due ON grants(status, expires_at);
     CREATE INDEX grants_pair ON grants(beneficiary, entitlement, status);
 
@@ -153,11 +153,11 @@ pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "foreign_keys", false)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 64 MiB of page cache per connection; checkpoint the WAL every ~40 MiB rather
-    // than every 4 MiB, so a page rewritten by many batches is copied back once.
-    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "cache_size", -32_768)?;
     if writable {
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        // Checkpoints run on their own thread (`SqliteStore`'s checkpointer), not in
+        // the middle of a commit on the writer thread.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())

@@ -23,6 +23,9 @@ use crate::{Envelope, ExecError, IdempotentRecord, Outcome, StoreError};
 
 pub const MAX_BATCH: usize = 512;
 
+/// Aggregates kept in memory between batches before the cache is dropped.
+const PROJECTOR_CACHE: usize = 20_000;
+
 pub enum Job {
     Execute {
         envelope: Box<Envelope>,
@@ -152,7 +155,11 @@ impl Writer {
     fn commit_batch(&mut self, batch: &[Job]) -> Result<Vec<Done>, StoreError> {
         let start = self.state.clone();
         let result = self.try_batch(batch);
-        self.projector.forget();
+        // The projector's aggregates stay valid across batches (this thread is the only
+        // writer), unless the batch rolled back or the cache grew large.
+        if result.is_err() || self.projector.len() > PROJECTOR_CACHE {
+            self.projector.forget();
+        }
         match result {
             Ok((done, appended)) => {
                 let shared = &self.shared;

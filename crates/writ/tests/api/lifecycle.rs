@@ -152,8 +152,10 @@ async fn scheduler_expires_grants_at_expires_at_and_not_before() {
 
 #[tokio::test]
 async fn background_scheduler_expires_without_being_asked() {
-    let mut config = writ_server::Config::default();
-    config.scheduler_interval_ms = 50;
+    let config = writ_server::Config {
+        scheduler_interval_ms: 50,
+        ..Default::default()
+    };
     let app = TestApp::spawn_with(config, true).await;
     let r = app
         .as_("alice")
