@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use writ_core::{Command, EntitlementRef, Name};
 
-use super::{conclude, execute, json};
+use super::{json, perform};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Principal};
 use crate::problem::{ApiError, Problem};
@@ -61,20 +61,12 @@ pub async fn put_identity(
     let identity = body
         .to_domain(&name)
         .map_err(|m| ApiError::invalid("invalid-identity", m))?;
-    let actor = p.actor();
-    let executed = execute(
+    perform(
         &state,
-        actor.clone(),
+        &p,
         Command::UpsertIdentity { identity },
-        idempotency.clone(),
-    )
-    .await?;
-    conclude(
-        &state,
-        &actor,
-        idempotency.as_ref(),
+        idempotency,
         StatusCode::OK,
-        executed,
         |_| async {
             let org = state.store.org().await?;
             org.identity(&name)
@@ -111,20 +103,12 @@ pub async fn put_system(
     let system = body
         .to_domain(&name)
         .map_err(|m| ApiError::invalid("invalid-system", m))?;
-    let actor = p.actor();
-    let executed = execute(
+    perform(
         &state,
-        actor.clone(),
+        &p,
         Command::UpsertSystem { system },
-        idempotency.clone(),
-    )
-    .await?;
-    conclude(
-        &state,
-        &actor,
-        idempotency.as_ref(),
+        idempotency,
         StatusCode::OK,
-        executed,
         |_| async {
             let org = state.store.org().await?;
             org.system(&name)
@@ -168,20 +152,12 @@ pub async fn put_entitlement(
     let entitlement = body
         .to_domain(&r)
         .map_err(|m| ApiError::invalid("invalid-entitlement", m))?;
-    let actor = p.actor();
-    let executed = execute(
+    perform(
         &state,
-        actor.clone(),
+        &p,
         Command::UpsertEntitlement { entitlement },
-        idempotency.clone(),
-    )
-    .await?;
-    conclude(
-        &state,
-        &actor,
-        idempotency.as_ref(),
+        idempotency,
         StatusCode::OK,
-        executed,
         |_| async {
             let org = state.store.org().await?;
             org.entitlement(&r)

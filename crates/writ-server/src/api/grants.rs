@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use writ_core::{Command, Grant, GrantId, GrantStatus, Name, Org, Reason};
 use writ_store::GrantFilter;
 
-use super::{Params, conclude, execute, json};
+use super::{Params, json, perform};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Principal};
 use crate::problem::{ApiError, Problem};
@@ -113,23 +113,15 @@ pub async fn revoke(
     let id = grant_id(&id)?;
     let reason = Reason::parse(&body.reason)
         .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
-    let actor = p.actor();
-    let executed = execute(
+    perform(
         &state,
-        actor.clone(),
+        &p,
         Command::RevokeGrant {
             grant: id.clone(),
             reason,
         },
-        idempotency.clone(),
-    )
-    .await?;
-    conclude(
-        &state,
-        &actor,
-        idempotency.as_ref(),
+        idempotency,
         StatusCode::OK,
-        executed,
         |_| async { view(&state, &p, &id).await },
     )
     .await

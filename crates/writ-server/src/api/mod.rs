@@ -173,6 +173,33 @@ where
     }
 }
 
+/// Executes a command for `p` and concludes it with `render` (see [`conclude`]).
+pub async fn perform<V, F, Fut>(
+    state: &AppState,
+    p: &crate::extract::Principal,
+    command: Command,
+    idempotency: Option<IdempotencyKey>,
+    status: StatusCode,
+    render: F,
+) -> Result<Response, ApiError>
+where
+    V: Serialize,
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<V, ApiError>>,
+{
+    let actor = p.actor();
+    let executed = execute(state, actor.clone(), command, idempotency.clone()).await?;
+    conclude(
+        state,
+        &actor,
+        idempotency.as_ref(),
+        status,
+        executed,
+        render,
+    )
+    .await
+}
+
 /// `request:req_…` → `req_…`.
 pub fn subject_id<'a>(subject: &'a str, kind: &str) -> Option<&'a str> {
     subject.strip_prefix(kind)?.strip_prefix(':')

@@ -11,7 +11,7 @@ use writ_core::{
 };
 use writ_store::RequestFilter;
 
-use super::{Executed, Params, conclude, execute, json, subject_id};
+use super::{Params, json, perform, subject_id};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Principal};
 use crate::problem::{ApiError, Problem};
@@ -168,14 +168,12 @@ pub async fn create(
         },
         constraints: body.constraints.map(Constraints::from),
     };
-    let actor = p.actor();
-    let executed = execute(&state, actor.clone(), command, idempotency.clone()).await?;
-    conclude(
+    perform(
         &state,
-        &actor,
-        idempotency.as_ref(),
+        &p,
+        command,
+        idempotency,
         StatusCode::CREATED,
-        executed,
         |subject| {
             let state = state.clone();
             let p = p.clone();
@@ -222,14 +220,12 @@ async fn decide(
         decision,
         comment,
     };
-    let actor = p.actor();
-    let executed: Executed = execute(&state, actor.clone(), command, idempotency.clone()).await?;
-    conclude(
+    perform(
         &state,
-        &actor,
-        idempotency.as_ref(),
+        &p,
+        command,
+        idempotency,
         StatusCode::OK,
-        executed,
         |_| async { view(&state, &p, &id).await },
     )
     .await
@@ -284,23 +280,15 @@ pub async fn cancel(
         .filter(|r| !r.trim().is_empty())
         .map(|r| field("reason", Reason::parse(r)))
         .transpose()?;
-    let actor = p.actor();
-    let executed = execute(
+    perform(
         &state,
-        actor.clone(),
+        &p,
         Command::Cancel {
             request: id.clone(),
             reason,
         },
-        idempotency.clone(),
-    )
-    .await?;
-    conclude(
-        &state,
-        &actor,
-        idempotency.as_ref(),
+        idempotency,
         StatusCode::OK,
-        executed,
         |_| async { view(&state, &p, &id).await },
     )
     .await

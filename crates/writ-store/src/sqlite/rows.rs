@@ -42,33 +42,26 @@ fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
 
 // ---- organisation ----------------------------------------------------------------
 
+/// Reads the JSON `body` column of every row of a catalogue table.
+fn load_bodies<T: serde::de::DeserializeOwned>(conn: &Connection, table: &str) -> DbResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT body FROM {table}"))?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for body in rows {
+        out.push(json(table, &body?)?);
+    }
+    Ok(out)
+}
+
 pub fn load_org(conn: &Connection) -> DbResult<Org> {
     let mut org = Org::default();
-    let mut stmt = conn.prepare_cached("SELECT name, body FROM identities")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (name, body) = row?;
-        let identity: Identity = json(&format!("identity `{name}`"), &body)?;
-        org.identities.insert(identity.name.clone(), identity);
+    for i in load_bodies::<Identity>(conn, "identities")? {
+        org.identities.insert(i.name.clone(), i);
     }
-    let mut stmt = conn.prepare_cached("SELECT name, body FROM systems")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (name, body) = row?;
-        let system: System = json(&format!("system `{name}`"), &body)?;
-        org.systems.insert(system.name.clone(), system);
+    for s in load_bodies::<System>(conn, "systems")? {
+        org.systems.insert(s.name.clone(), s);
     }
-    let mut stmt = conn.prepare_cached("SELECT system, name, body FROM entitlements")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (system, name, body) = row?;
-        let e: Entitlement = json(&format!("entitlement `{system}/{name}`"), &body)?;
+    for e in load_bodies::<Entitlement>(conn, "entitlements")? {
         org.entitlements.insert(e.reference(), e);
     }
     Ok(org)
