@@ -117,6 +117,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_spells_out_the_defaults() {
+        let c = Config::parse(
+            include_str!("../../../writ.example.toml"),
+            "writ.example.toml",
+        )
+        .unwrap();
+        assert_eq!(c.approval, ApprovalPolicy::default());
+        assert_eq!(
+            c.scheduler_interval_ms,
+            Config::default().scheduler_interval_ms
+        );
+    }
+
+    #[test]
     fn refuses_unknown_keys_and_bad_values() {
         assert!(Config::parse("[approvals]\n", "t").is_err());
         assert!(Config::parse("[approval.tiers.low]\nsteps = []\n", "t").is_err());

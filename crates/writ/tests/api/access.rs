@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 use writ_server::wire::NewToken;
 
-use crate::common::{TestApp, new_request};
+use crate::common::TestApp;
 
 #[tokio::test]
 async fn missing_invalid_and_revoked_tokens_get_401() {
@@ -101,18 +101,7 @@ async fn inactive_identities_cannot_use_their_tokens() {
 #[tokio::test]
 async fn the_auditor_reads_everything_and_writes_nothing() {
     let app = TestApp::spawn().await;
-    let r = app
-        .as_("alice")
-        .create_request(&new_request("alice", "corp-ldap/vpn-users", "1d"), None)
-        .await
-        .unwrap();
-    let grant = app
-        .as_("priya")
-        .approve(&r.id, &Default::default(), None)
-        .await
-        .unwrap()
-        .grant
-        .unwrap();
+    let (r, grant) = app.vpn_grant("alice", "1d").await;
     let olivia = app.as_("olivia");
     assert_eq!(olivia.request(&r.id).await.unwrap().id, r.id);
     assert_eq!(olivia.grant(&grant).await.unwrap().id, grant);
@@ -194,18 +183,7 @@ async fn the_auditor_reads_everything_and_writes_nothing() {
 #[tokio::test]
 async fn people_see_their_own_requests_and_grants_only() {
     let app = TestApp::spawn().await;
-    let r = app
-        .as_("alice")
-        .create_request(&new_request("alice", "corp-ldap/vpn-users", "1d"), None)
-        .await
-        .unwrap();
-    let grant = app
-        .as_("priya")
-        .approve(&r.id, &Default::default(), None)
-        .await
-        .unwrap()
-        .grant
-        .unwrap();
+    let (r, grant) = app.vpn_grant("alice", "1d").await;
     // frank is unrelated to alice: he is told neither exists.
     let frank = app.as_("frank");
     assert_eq!(frank.request(&r.id).await.unwrap_err().status(), Some(404));

@@ -106,17 +106,7 @@ async fn request_two_approvals_grant_with_expiry_from_final_approval() {
 #[tokio::test]
 async fn scheduler_expires_grants_at_expires_at_and_not_before() {
     let app = TestApp::spawn().await;
-    let r = app
-        .as_("alice")
-        .create_request(&new_request("alice", "corp-ldap/vpn-users", "2h"), None)
-        .await
-        .unwrap();
-    let done = app
-        .as_("priya")
-        .approve(&r.id, &Default::default(), None)
-        .await
-        .unwrap();
-    let grant_id = done.grant.unwrap();
+    let (_, grant_id) = app.vpn_grant("alice", "2h").await;
 
     app.clock.advance_millis(2 * 3600 * 1000 - 1);
     assert_eq!(
@@ -157,18 +147,7 @@ async fn background_scheduler_expires_without_being_asked() {
         ..Default::default()
     };
     let app = TestApp::spawn_with(config, true).await;
-    let r = app
-        .as_("alice")
-        .create_request(&new_request("alice", "corp-ldap/vpn-users", "1h"), None)
-        .await
-        .unwrap();
-    let grant_id = app
-        .as_("priya")
-        .approve(&r.id, &Default::default(), None)
-        .await
-        .unwrap()
-        .grant
-        .unwrap();
+    let (_, grant_id) = app.vpn_grant("alice", "1h").await;
     app.clock.advance(DurationSpec::hours(2));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -187,18 +166,7 @@ async fn background_scheduler_expires_without_being_asked() {
 #[tokio::test]
 async fn manager_or_admin_revokes_with_a_reason_others_cannot() {
     let app = TestApp::spawn().await;
-    let r = app
-        .as_("alice")
-        .create_request(&new_request("alice", "corp-ldap/vpn-users", "7d"), None)
-        .await
-        .unwrap();
-    let grant_id = app
-        .as_("priya")
-        .approve(&r.id, &Default::default(), None)
-        .await
-        .unwrap()
-        .grant
-        .unwrap();
+    let (_, grant_id) = app.vpn_grant("alice", "7d").await;
 
     let e = app
         .as_("bob")

@@ -253,15 +253,7 @@ async fn openapi_metrics_and_health() {
 
     assert_eq!(anon.health().await.unwrap()["status"], json!("ok"));
 
-    let r = app
-        .as_("alice")
-        .create_request(&new_request("alice", "corp-ldap/vpn-users", "1d"), None)
-        .await
-        .unwrap();
-    app.as_("priya")
-        .approve(&r.id, &Default::default(), None)
-        .await
-        .unwrap();
+    let (r, _) = app.vpn_grant("alice", "1d").await;
     let res = anon.raw(Method::GET, "/metrics", None, None).await.unwrap();
     assert_eq!(res.status, 200);
     let text = String::from_utf8(res.body).unwrap();

@@ -98,6 +98,28 @@ impl TestApp {
         self.dir.take().unwrap()
     }
 
+    /// `persona` asks for `corp-ldap/vpn-users` (low risk) for themself and their
+    /// manager priya approves: returns the approved request and the grant's id.
+    pub async fn vpn_grant(
+        &self,
+        persona: &str,
+        duration: &str,
+    ) -> (writ_server::wire::RequestView, String) {
+        let r = self
+            .as_(persona)
+            .create_request(&new_request(persona, "corp-ldap/vpn-users", duration), None)
+            .await
+            .unwrap();
+        let done = self
+            .as_("priya")
+            .approve(&r.id, &Default::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(done.status, "approved");
+        let grant = done.grant.clone().unwrap();
+        (done, grant)
+    }
+
     /// Number of ledger events, read as the auditor.
     pub async fn event_count(&self) -> u64 {
         let mut after = 0;
