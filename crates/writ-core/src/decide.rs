@@ -1,6 +1,5 @@
 //! `decide`: a command, judged against the current state, becomes events or a refusal.
 
-use crate::canonical::{canonical_bytes, sha256_hex};
 use crate::command::{Actor, Command};
 use crate::eligibility::{StepEligibility, step_eligibility};
 use crate::event::Event;
@@ -338,8 +337,8 @@ pub fn decide(
                 policy_version: ctx.policy_version.to_owned(),
                 submitted_at: ctx.now,
             };
-            let digest = canonical_bytes(&submission)
-                .map(|b| sha256_hex(&b))
+            let digest = submission
+                .digest()
                 .map_err(|e| Refusal::invalid("unencodable", e.to_string()))?;
             Ok(vec![Event::RequestSubmitted {
                 request: submission,

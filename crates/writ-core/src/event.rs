@@ -1,11 +1,20 @@
 //! Events and their canonical, versioned byte encoding.
 //!
-//! The ledger stores and hashes exactly the bytes of [`Recorded::encode`]: canonical
-//! JSON with sorted keys, integers only (times in milliseconds, durations in
+//! The ledger stores and hashes exactly the leaf bytes of [`Recorded::seal`]:
+//! canonical JSON with sorted keys, integers only (times in milliseconds, durations in
 //! seconds), and a format version `v`. The API's JSON is a different thing and may
 //! change freely; this encoding changes only with a new `v`.
+//!
+//! - `v: 1` ([`PLAIN_ENCODING`], [`Recorded::encode`]): every value in clear. The
+//!   first ledgers were written this way and are still read.
+//! - `v: 2` ([`CURRENT_ENCODING`], [`Recorded::seal`]): the same, except that each
+//!   personal value is replaced by a salted commitment and kept beside the leaf in a
+//!   personal document, so it can be erased without changing the leaf. See
+//!   [`crate::personal`].
 
 use serde::{Deserialize, Serialize};
+
+use serde_json::Value;
 
 use crate::canonical::{CanonicalError, canonical_bytes};
 use crate::catalog::{Entitlement, System};
@@ -13,13 +22,18 @@ use crate::command::Actor;
 use crate::identity::Identity;
 use crate::ids::{GrantId, RequestId, TokenId};
 use crate::names::{Comment, EntitlementRef, Name, Reason};
+use crate::personal::{self, Personal};
 use crate::policy::{ApprovalPolicy, StepRole};
 use crate::request::{Decision, Submission};
 use crate::time::Timestamp;
 use crate::token::Token;
 
-/// The encoding version written into every leaf.
-pub const CURRENT_ENCODING: u32 = 1;
+/// The encoding version [`Recorded::seal`] writes: personal values sealed.
+pub const CURRENT_ENCODING: u32 = 2;
+
+/// The first encoding version, every value in clear: what [`Recorded::encode`]
+/// writes. Still read, so ledgers begun before version 2 stay verifiable.
+pub const PLAIN_ENCODING: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -93,6 +107,13 @@ pub enum Event {
     GrantExpired {
         grant: GrantId,
     },
+    /// An administrator erased the personal values about `identity` from `entries`
+    /// earlier entries. Their leaves, and so the tree, are unchanged.
+    PersonalDataErased {
+        identity: Name,
+        entries: u64,
+        fields: u64,
+    },
 }
 
 impl Event {
@@ -114,6 +135,7 @@ impl Event {
             Event::GrantRenewed { .. } => "grant_renewed",
             Event::GrantRevoked { .. } => "grant_revoked",
             Event::GrantExpired { .. } => "grant_expired",
+            Event::PersonalDataErased { .. } => "personal_data_erased",
         }
     }
 
@@ -137,6 +159,7 @@ impl Event {
             | Event::GrantRenewed { grant, .. }
             | Event::GrantRevoked { grant, .. }
             | Event::GrantExpired { grant } => format!("grant:{grant}"),
+            Event::PersonalDataErased { identity, .. } => format!("identity:{identity}"),
         }
     }
 }
@@ -169,44 +192,162 @@ struct Encoded {
     event: Event,
 }
 
+/// A sealed event: the leaf the tree hashes, and the personal document beside it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Canonical leaf bytes, encoding version [`CURRENT_ENCODING`]. Holds no personal
+    /// value, only commitments to them.
+    pub leaf: Vec<u8>,
+    /// The canonical personal document: `{}` when the event has no personal values.
+    pub personal: Vec<u8>,
+}
+
+/// The leaf holds no personal data, so `Debug` shows it; the personal document is
+/// shown by size only.
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("leaf", &String::from_utf8_lossy(&self.leaf))
+            .field("personal", &format_args!("<{} bytes>", self.personal.len()))
+            .finish()
+    }
+}
+
+/// An opened leaf: the event, with [`ERASED`](crate::ERASED) in every erased field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub recorded: Recorded,
+    /// Pointers of the personal fields whose values were erased, in order. The leaf
+    /// still commits to them, but they can no longer be shown or proven.
+    pub erased: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("leaf is not a Writ event: {0}")]
     Malformed(String),
-    #[error("leaf has encoding version {0}; this build reads version {CURRENT_ENCODING}")]
+    #[error(
+        "leaf has encoding version {0}; this build reads versions {PLAIN_ENCODING} to {CURRENT_ENCODING}"
+    )]
     Version(u32),
     #[error("leaf is not in canonical form")]
     NotCanonical,
+    #[error("personal document is malformed: {0}")]
+    PersonalMalformed(String),
+    #[error("personal value at `{0}` does not match the leaf's commitment")]
+    Tampered(String),
+    #[error("personal document holds `{0}`, which the leaf does not seal")]
+    UnexpectedPersonal(String),
+    #[error("leaf seals personal values (`{}`): open it with its personal document", .0.join("`, `"))]
+    Sealed(Vec<String>),
 }
 
 impl Recorded {
-    /// The canonical leaf bytes.
-    pub fn encode(&self) -> Result<Vec<u8>, CanonicalError> {
-        canonical_bytes(&EncodedRef {
-            v: CURRENT_ENCODING,
+    fn plain(&self, v: u32) -> Result<Value, CanonicalError> {
+        Ok(serde_json::to_value(EncodedRef {
+            v,
             seq: self.seq,
             at: self.at,
             actor: &self.actor,
             event: &self.event,
+        })?)
+    }
+
+    /// The version-1 leaf bytes, every value in clear.
+    ///
+    /// The ledger no longer writes these: leaves are written by [`Recorded::seal`], so
+    /// that personal data can be erased. Kept for callers that have not moved yet and
+    /// for tests of version-1 ledgers.
+    pub fn encode(&self) -> Result<Vec<u8>, CanonicalError> {
+        canonical_bytes(&self.plain(PLAIN_ENCODING)?)
+    }
+
+    /// Reads a leaf on its own: any version-1 leaf, or a version-2 leaf that seals
+    /// nothing. A leaf that seals personal values is refused
+    /// ([`DecodeError::Sealed`]) rather than read with placeholders; use
+    /// [`Recorded::open`] for it.
+    pub fn decode(bytes: &[u8]) -> Result<Recorded, DecodeError> {
+        let opened = Recorded::open(bytes, None)?;
+        if !opened.erased.is_empty() {
+            return Err(DecodeError::Sealed(opened.erased));
+        }
+        Ok(opened.recorded)
+    }
+
+    /// The leaf the ledger writes (version [`CURRENT_ENCODING`]) and the personal
+    /// document to store beside it.
+    ///
+    /// `salt` is called once per personal value present, in the order of
+    /// [`PERSONAL_FIELDS`](crate::PERSONAL_FIELDS); given the same salts, sealing is
+    /// deterministic. In production the salts must be uniformly random (a CSPRNG):
+    /// they are all that keeps an erased value from being confirmed by a guess.
+    pub fn seal(&self, salt: &mut dyn FnMut() -> [u8; 16]) -> Result<Sealed, CanonicalError> {
+        let mut leaf = self.plain(CURRENT_ENCODING)?;
+        let personal = personal::seal_fields(&mut leaf, self.event.kind(), salt)?;
+        Ok(Sealed {
+            leaf: canonical_bytes(&leaf)?,
+            personal: personal.to_bytes()?,
         })
     }
 
-    /// Reads leaf bytes and checks that they are exactly the canonical encoding of what
-    /// they say, so two different byte strings can never mean the same event.
-    pub fn decode(bytes: &[u8]) -> Result<Recorded, DecodeError> {
+    /// Reads a leaf of either version with the personal document stored beside it.
+    ///
+    /// The leaf must be exactly the canonical encoding of what it says, so two
+    /// different byte strings can never mean the same event. Every value in the
+    /// document must match the leaf's commitment ([`DecodeError::Tampered`] names the
+    /// first that does not), and the document may hold no value the leaf does not
+    /// seal. A sealed field without a value was erased: it reads as
+    /// [`ERASED`](crate::ERASED) and is listed in [`Opened::erased`]. `None` means the
+    /// whole document is gone: every sealed field is erased.
+    pub fn open(leaf: &[u8], personal: Option<&[u8]>) -> Result<Opened, DecodeError> {
+        let mut value: Value =
+            serde_json::from_slice(leaf).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let v = match value.get("v") {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| DecodeError::Malformed(format!("`{n}` is not a version")))?,
+            _ => return Err(DecodeError::Malformed("no integer version `v`".into())),
+        };
+        let kind = value
+            .pointer("/event/type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let sealed = match v {
+            PLAIN_ENCODING => Default::default(),
+            CURRENT_ENCODING => personal::commitments(&value, &kind)?,
+            other => return Err(DecodeError::Version(other)),
+        };
+        let personal = match personal {
+            Some(bytes) => Personal::parse(bytes)?,
+            None => Personal::default(),
+        };
+        let erased = personal::unseal(&mut value, &sealed, &personal)?;
         let e: Encoded =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if e.v != CURRENT_ENCODING {
-            return Err(DecodeError::Version(e.v));
-        }
+            serde_json::from_value(value).map_err(|e| DecodeError::Malformed(e.to_string()))?;
         let recorded = Recorded {
             seq: e.seq,
             at: e.at,
             actor: e.actor,
             event: e.event,
         };
-        match recorded.encode() {
-            Ok(again) if again == bytes => Ok(recorded),
+        // Encode what was read and seal it again with the leaf's own commitments: it
+        // must give back the very bytes, and each personal value its very value.
+        let mut again = recorded.plain(e.v).map_err(|_| DecodeError::NotCanonical)?;
+        for (pointer, commit) in &sealed {
+            let slot = again
+                .pointer_mut(pointer)
+                .ok_or(DecodeError::NotCanonical)?;
+            if !erased.contains(pointer) && personal::value_of(&personal, pointer) != Some(&*slot) {
+                return Err(DecodeError::PersonalMalformed(format!(
+                    "value of `{pointer}` is not in canonical form"
+                )));
+            }
+            *slot = commit.clone();
+        }
+        match canonical_bytes(&again) {
+            Ok(bytes) if bytes == leaf => Ok(Opened { recorded, erased }),
             _ => Err(DecodeError::NotCanonical),
         }
     }

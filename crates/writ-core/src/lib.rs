@@ -9,6 +9,9 @@
 //!
 //! The clock and the ID generator are injected; nothing here reads the wall clock,
 //! the disk or the network.
+//!
+//! The ledger's leaves are written by [`Recorded::seal`], which keeps personal data
+//! out of them so it can be erased later; see [`personal`].
 
 mod canonical;
 mod catalog;
@@ -22,6 +25,7 @@ mod identity;
 mod ids;
 mod names;
 mod org;
+pub mod personal;
 mod policy;
 mod refusal;
 mod request;
@@ -33,7 +37,7 @@ pub use clock::{Clock, ManualClock};
 pub use command::{Actor, Command, Needs};
 pub use decide::{Ctx, PairState, decide};
 pub use eligibility::{Candidate, Excluded, StepEligibility, eligibility, step_eligibility};
-pub use event::{CURRENT_ENCODING, DecodeError, Event, Recorded};
+pub use event::{CURRENT_ENCODING, DecodeError, Event, Opened, PLAIN_ENCODING, Recorded, Sealed};
 pub use grant::{Grant, GrantStatus};
 pub use identity::{
     EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
@@ -41,6 +45,7 @@ pub use identity::{
 pub use ids::{GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id};
 pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 pub use org::Org;
+pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};
 pub use policy::{ApprovalPolicy, PolicyError, StepRole, TierRule};
 pub use refusal::{Refusal, RefusalKind};
 pub use request::{Decision, Request, RequestKind, RequestStatus, Step, StepDecision, Submission};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::canonical::{CanonicalError, canonical_bytes, sha256_hex};
 use crate::catalog::RiskTier;
 use crate::event::{Event, Recorded};
 use crate::ids::{GrantId, RequestId};
@@ -48,6 +49,19 @@ pub struct Submission {
     pub steps: Vec<StepRole>,
     pub policy_version: String,
     pub submitted_at: Timestamp,
+}
+
+impl Submission {
+    /// The hex SHA-256 of the canonical submission with its personal fields (the
+    /// justification) set to `null`; every decision names it. The justification is
+    /// left out because this hash is unsalted: it would let anyone confirm a guess at
+    /// an erased justification. Its salted commitment in the `request_submitted` leaf
+    /// binds it instead (see [`crate::personal`]).
+    pub fn digest(&self) -> Result<String, CanonicalError> {
+        let mut value = serde_json::to_value(self)?;
+        crate::personal::mask_submission(&mut value);
+        Ok(sha256_hex(&canonical_bytes(&value)?))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +133,7 @@ pub struct Step {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub submission: Submission,
-    /// SHA-256 of the submission's canonical encoding; every decision names it.
+    /// [`Submission::digest`] at submission time; every decision names it.
     pub digest: String,
     pub steps: Vec<Step>,
     pub status: RequestStatus,

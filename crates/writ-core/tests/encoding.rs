@@ -1,241 +1,36 @@
 //! The ledger's leaf encoding: canonical, versioned, integers only, and strict on
 //! decode, so that two different byte strings can never mean the same event.
+//!
+//! Most tests run over both encodings: the sealed leaves the ledger writes now
+//! (version 2, with their personal documents) and the plain leaves of version 1,
+//! which are still read.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::fmt;
 
+use common::{at, every_recorded, seal, submission, text};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 use writ_core::{
-    Actor, ApprovalPolicy, CURRENT_ENCODING, CanonicalError, Comment, Constraints, Decision,
-    DecodeError, DurationSpec, EmploymentType, Entitlement, EntitlementKind, EntitlementRef, Event,
-    GrantId, Human, Identity, IdentityKind, IdentityStatus, Justification, Name, Nhi, NhiKind,
-    Reason, Recorded, RequestId, RequestKind, RiskTier, Role, StepRole, Submission, System,
-    SystemKind, TicketRef, Timestamp, Token, TokenId, canonical_bytes, sha256_hex,
+    Actor, CURRENT_ENCODING, CanonicalError, DecodeError, DurationSpec, Event, GrantId,
+    PLAIN_ENCODING, Recorded, Timestamp, canonical_bytes, sha256_hex,
 };
 
-fn name(s: &str) -> Name {
-    Name::parse(s).unwrap()
-}
-
-fn at(s: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(s).unwrap()
-}
-
-fn submission() -> Submission {
-    Submission {
-        id: RequestId::parse("req_0000000000000001").unwrap(),
-        requester: name("bob"),
-        beneficiary: name("svc-etl"),
-        entitlement: EntitlementRef::parse("pg-prod/dba").unwrap(),
-        risk: RiskTier::High,
-        privileged: true,
-        // Non-ASCII, a quote, a slash and a newline: all have one canonical spelling.
-        justification: Justification::parse(
-            "café \"migration\" of a/b\nand the ü index, 40+ chars",
-        )
-        .unwrap(),
-        ticket: Some(TicketRef::parse("CHG-1042").unwrap()),
-        duration: DurationSpec::hours(8),
-        kind: RequestKind::Renewal,
-        renews: Some(GrantId::parse("grt_0000000000000002").unwrap()),
-        constraints: Some(Constraints {
-            api_scopes: vec!["crm.read".into(), "crm.write".into()],
-            environment: Some("prod".into()),
-            source_ranges: vec!["10.0.0.0/8".into()],
-        }),
-        steps: vec![
-            StepRole::Manager,
-            StepRole::EntitlementOwner,
-            StepRole::Security,
-            StepRole::Group("helpdesk".into()),
-        ],
-        policy_version: ApprovalPolicy::default().version(),
-        submitted_at: at("2026-03-02T09:00:00.123Z"),
-    }
-}
-
-/// One event of every kind, with optional fields both set and unset.
-fn every_event() -> Vec<Event> {
-    let policy = ApprovalPolicy::default();
-    let request = RequestId::parse("req_0000000000000001").unwrap();
-    let grant = GrantId::parse("grt_0000000000000003").unwrap();
-    let old = GrantId::parse("grt_0000000000000002").unwrap();
-    let s = submission();
-    let digest = sha256_hex(&canonical_bytes(&s).unwrap());
-    let events = vec![
-        Event::PolicyActivated {
-            version: policy.version(),
-            policy,
-        },
-        Event::IdentityUpserted {
-            identity: Identity {
-                name: name("alice"),
-                display_name: "Alice Ärcher".into(),
-                status: IdentityStatus::Active,
-                groups: BTreeSet::from(["security".into(), "sre".into()]),
-                roles: BTreeSet::from([Role::Admin]),
-                kind: IdentityKind::Human(Human {
-                    email: "alice@example.com".into(),
-                    manager: Some(name("bob")),
-                    department: None,
-                    employment_type: EmploymentType::Employee,
-                }),
-            },
-        },
-        Event::IdentityUpserted {
-            identity: Identity {
-                name: name("svc-etl"),
-                display_name: "ETL job".into(),
-                status: IdentityStatus::Inactive,
-                groups: BTreeSet::new(),
-                roles: BTreeSet::new(),
-                kind: IdentityKind::Nhi(Nhi {
-                    nhi_kind: NhiKind::Workload,
-                    owner: name("bob"),
-                    purpose: "loads the warehouse every night".into(),
-                    environment: "prod".into(),
-                    rotation_period: DurationSpec::days(30),
-                }),
-            },
-        },
-        Event::SystemUpserted {
-            system: System {
-                name: name("pg-prod"),
-                display_name: "Production PostgreSQL".into(),
-                kind: SystemKind::Database,
-                owner: name("dave"),
-                description: String::new(),
-            },
-        },
-        Event::EntitlementUpserted {
-            entitlement: Entitlement {
-                system: name("pg-prod"),
-                name: name("dba"),
-                display_name: "Database administrator".into(),
-                kind: EntitlementKind::Role,
-                external_ref: "cn=dba,ou=groups,dc=example,dc=com".into(),
-                risk: RiskTier::High,
-                privileged: true,
-                max_duration: DurationSpec::days(30),
-                owner: None,
-                break_glass: false,
-                description: "full control".into(),
-            },
-        },
-        Event::TokenIssued {
-            token: Token {
-                id: TokenId::parse("tok_0000000000000004").unwrap(),
-                identity: name("alice"),
-                label: "laptop cli".into(),
-                hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-                issued_at: at("2026-03-02T09:00:00Z"),
-                expires_at: Some(at("2026-04-01T09:00:00Z")),
-                revoked_at: None,
-            },
-        },
-        Event::TokenRevoked {
-            token: TokenId::parse("tok_0000000000000004").unwrap(),
-        },
-        Event::RequestSubmitted {
-            request: s,
-            digest: digest.clone(),
-        },
-        Event::StepDecided {
-            request: request.clone(),
-            step: 2,
-            role: StepRole::EntitlementOwner,
-            approver: name("dave"),
-            decision: Decision::Approve,
-            comment: Some(Comment::parse("ok — within the change window").unwrap()),
-            basis: "owner of system `pg-prod` (entitlement `pg-prod/dba` has no owner of its own)"
-                .into(),
-            policy_version: ApprovalPolicy::default().version(),
-            request_digest: digest,
-        },
-        Event::RequestApproved {
-            request: request.clone(),
-            grant: grant.clone(),
-        },
-        Event::RequestDenied {
-            request: request.clone(),
-            step: 1,
-        },
-        Event::RequestCancelled {
-            request: request.clone(),
-            reason: None,
-        },
-        Event::GrantCreated {
-            grant: grant.clone(),
-            request,
-            beneficiary: name("svc-etl"),
-            entitlement: EntitlementRef::parse("pg-prod/dba").unwrap(),
-            expires_at: at("2026-03-02T17:00:00Z"),
-            review_by: at("2026-03-02T17:00:00Z"),
-            renews: Some(old.clone()),
-        },
-        Event::GrantRenewed {
-            grant: old,
-            successor: grant.clone(),
-        },
-        Event::GrantRevoked {
-            grant: grant.clone(),
-            reason: Reason::parse("project cancelled").unwrap(),
-            basis: "manager of `alice`, per organisation data at 2026-03-02T10:00:00.000Z".into(),
-        },
-        Event::GrantExpired { grant },
-    ];
-    // Fails to compile when a kind is added, and fails the assertion when one is
-    // missing from the list above.
-    let covered: BTreeSet<u8> = events
-        .iter()
-        .map(|e| match e {
-            Event::PolicyActivated { .. } => 0,
-            Event::IdentityUpserted { .. } => 1,
-            Event::SystemUpserted { .. } => 2,
-            Event::EntitlementUpserted { .. } => 3,
-            Event::TokenIssued { .. } => 4,
-            Event::TokenRevoked { .. } => 5,
-            Event::RequestSubmitted { .. } => 6,
-            Event::StepDecided { .. } => 7,
-            Event::RequestApproved { .. } => 8,
-            Event::RequestDenied { .. } => 9,
-            Event::RequestCancelled { .. } => 10,
-            Event::GrantCreated { .. } => 11,
-            Event::GrantRenewed { .. } => 12,
-            Event::GrantRevoked { .. } => 13,
-            Event::GrantExpired { .. } => 14,
-        })
-        .collect();
-    assert_eq!(covered.len(), 15, "every event kind is exercised");
-    events
-}
-
-fn every_recorded() -> Vec<Recorded> {
-    every_event()
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| Recorded {
-            seq: i as u64 + 1,
-            at: Timestamp::from_millis(1_772_442_000_123 + i as i64 * 1000),
-            actor: if i % 2 == 0 {
-                Actor::Identity(name("alice"))
-            } else {
-                Actor::system("scheduler")
-            },
-            event,
-        })
-        .collect()
-}
-
+/// The leaf the ledger writes for `rec`.
 fn leaf(rec: &Recorded) -> Vec<u8> {
-    rec.encode().unwrap()
+    seal(rec).leaf
 }
 
-fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap()
+/// Both encodings of `rec`: (leaf, personal document to open it with).
+fn both(rec: &Recorded) -> [(Vec<u8>, Option<Vec<u8>>); 2] {
+    let sealed = seal(rec);
+    [
+        (sealed.leaf, Some(sealed.personal)),
+        (rec.encode().unwrap(), None),
+    ]
 }
 
 /// Walks JSON and fails on an object whose keys are not strictly increasing (sorted,
@@ -363,11 +158,18 @@ fn reversed(v: &Value, out: &mut String) {
 #[test]
 fn encoding_round_trips_for_every_event_kind() {
     for rec in every_recorded() {
-        let bytes = leaf(&rec);
-        let back = Recorded::decode(&bytes)
-            .unwrap_or_else(|e| panic!("{}: {e}\n{}", rec.event.kind(), text(&bytes)));
-        assert_eq!(back, rec, "{}", rec.event.kind());
-        assert_eq!(leaf(&back), bytes, "{}", rec.event.kind());
+        let kind = rec.event.kind();
+        for (bytes, personal) in both(&rec) {
+            let back = Recorded::open(&bytes, personal.as_deref())
+                .unwrap_or_else(|e| panic!("{kind}: {e}\n{}", text(&bytes)));
+            assert_eq!(back.recorded, rec, "{kind}");
+            assert!(back.erased.is_empty(), "{kind}");
+        }
+        let back = Recorded::decode(&rec.encode().unwrap()).unwrap();
+        assert_eq!(back.encode().unwrap(), rec.encode().unwrap(), "{kind}");
+        let sealed = seal(&rec);
+        let back = Recorded::open(&sealed.leaf, Some(&sealed.personal)).unwrap();
+        assert_eq!(seal(&back.recorded), sealed, "{kind}");
     }
 }
 
@@ -393,6 +195,10 @@ fn encoding_is_deterministic() {
     };
     assert_eq!(
         text(&leaf(&rec)),
+        r#"{"actor":"system:scheduler","at":1000,"event":{"grant":"grt_0000000000000003","type":"grant_expired"},"seq":7,"v":2}"#
+    );
+    assert_eq!(
+        text(&rec.encode().unwrap()),
         r#"{"actor":"system:scheduler","at":1000,"event":{"grant":"grt_0000000000000003","type":"grant_expired"},"seq":7,"v":1}"#
     );
 }
@@ -400,15 +206,17 @@ fn encoding_is_deterministic() {
 #[test]
 fn keys_are_sorted_with_no_whitespace_and_no_floats() {
     for rec in every_recorded() {
-        let bytes = leaf(&rec);
+        let sealed = seal(&rec);
         let kind = rec.event.kind();
-        check_canonical(&bytes).unwrap_or_else(|e| panic!("{kind}: {e}\n{}", text(&bytes)));
-        assert!(
-            !has_insignificant_whitespace(&bytes),
-            "{kind}: {}",
-            text(&bytes)
-        );
-        assert!(std::str::from_utf8(&bytes).is_ok(), "{kind}: leaf is UTF-8");
+        for bytes in [sealed.leaf, sealed.personal, rec.encode().unwrap()] {
+            check_canonical(&bytes).unwrap_or_else(|e| panic!("{kind}: {e}\n{}", text(&bytes)));
+            assert!(
+                !has_insignificant_whitespace(&bytes),
+                "{kind}: {}",
+                text(&bytes)
+            );
+            assert!(std::str::from_utf8(&bytes).is_ok(), "{kind}: leaf is UTF-8");
+        }
     }
     // The walker itself tells sorted from unsorted and integers from floats.
     assert!(check_canonical(br#"{"a":1,"b":{"c":[1,2],"d":null}}"#).is_ok());
@@ -464,57 +272,69 @@ fn every_leaf_names_its_version_and_kind() {
         let top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(top, ["actor", "at", "event", "seq", "v"]);
         assert_eq!(v["v"], json!(CURRENT_ENCODING));
-        assert_eq!(CURRENT_ENCODING, 1);
-        assert!(text(&bytes).ends_with(r#","v":1}"#), "{}", text(&bytes));
+        assert_eq!(CURRENT_ENCODING, 2);
+        assert!(text(&bytes).ends_with(r#","v":2}"#), "{}", text(&bytes));
+        let plain = rec.encode().unwrap();
+        assert_eq!(PLAIN_ENCODING, 1);
+        assert!(text(&plain).ends_with(r#","v":1}"#), "{}", text(&plain));
         assert_eq!(v["event"]["type"], json!(rec.event.kind()));
         assert_eq!(v["seq"], json!(rec.seq));
         assert_eq!(v["actor"], json!(rec.actor.to_string()));
     }
 }
 
-fn decode_err(bytes: &[u8]) -> DecodeError {
-    match Recorded::decode(bytes) {
+fn open_err(bytes: &[u8], personal: Option<&[u8]>) -> DecodeError {
+    match Recorded::open(bytes, personal) {
         Ok(r) => panic!(
-            "decoded a non-canonical leaf as {}: {}",
-            r.event.kind(),
+            "opened a non-canonical leaf as {}: {}",
+            r.recorded.event.kind(),
             String::from_utf8_lossy(bytes)
         ),
         Err(e) => e,
     }
 }
 
+fn decode_err(bytes: &[u8]) -> DecodeError {
+    open_err(bytes, None)
+}
+
 #[test]
 fn reordered_keys_are_not_canonical() {
     for rec in every_recorded() {
-        let bytes = leaf(&rec);
-        let value: Value = serde_json::from_slice(&bytes).unwrap();
-        let mut out = String::new();
-        reversed(&value, &mut out);
-        assert_ne!(out.as_bytes(), &bytes[..]);
-        // The same value, only the order differs …
-        assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), value);
-        // … and it is refused.
-        let e = decode_err(out.as_bytes());
-        assert!(
-            matches!(e, DecodeError::NotCanonical),
-            "{}: {e}",
-            rec.event.kind()
-        );
+        for (bytes, personal) in both(&rec) {
+            let value: Value = serde_json::from_slice(&bytes).unwrap();
+            let mut out = String::new();
+            reversed(&value, &mut out);
+            assert_ne!(out.as_bytes(), &bytes[..]);
+            // The same value, only the order differs …
+            assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), value);
+            // … and it is refused.
+            let e = open_err(out.as_bytes(), personal.as_deref());
+            assert!(
+                matches!(e, DecodeError::NotCanonical),
+                "{}: {e}",
+                rec.event.kind()
+            );
+        }
     }
     // Moving only `v` to the front is enough.
     let rec = &every_recorded()[0];
-    let t = String::from_utf8(leaf(rec)).unwrap();
-    let moved = format!("{{\"v\":1,{}}}", &t[1..t.len() - ",\"v\":1}".len()]);
-    assert!(matches!(
-        decode_err(moved.as_bytes()),
-        DecodeError::NotCanonical
-    ));
+    for (bytes, personal) in both(rec) {
+        let t = String::from_utf8(bytes).unwrap();
+        let (rest, v) = t.rsplit_once(",\"v\":").unwrap();
+        let moved = format!("{{\"v\":{},{}}}", &v[..v.len() - 1], &rest[1..]);
+        assert!(matches!(
+            open_err(moved.as_bytes(), personal.as_deref()),
+            DecodeError::NotCanonical
+        ));
+    }
 }
 
 #[test]
 fn altered_whitespace_is_not_canonical() {
-    for rec in every_recorded() {
-        let t = String::from_utf8(leaf(&rec)).unwrap();
+    for (bytes, personal) in every_recorded().iter().flat_map(both) {
+        let t = String::from_utf8(bytes).unwrap();
+        let kind = serde_json::from_str::<Value>(&t).unwrap()["event"]["type"].clone();
         let variants = [
             t.replacen(':', ": ", 1),
             t.replacen(',', ", ", 1),
@@ -524,12 +344,8 @@ fn altered_whitespace_is_not_canonical() {
             serde_json::to_string_pretty(&serde_json::from_str::<Value>(&t).unwrap()).unwrap(),
         ];
         for v in variants {
-            let e = decode_err(v.as_bytes());
-            assert!(
-                matches!(e, DecodeError::NotCanonical),
-                "{}: {e}: {v}",
-                rec.event.kind()
-            );
+            let e = open_err(v.as_bytes(), personal.as_deref());
+            assert!(matches!(e, DecodeError::NotCanonical), "{kind}: {e}: {v}");
         }
     }
 }
@@ -540,8 +356,14 @@ fn other_string_escapes_are_not_canonical() {
         .into_iter()
         .find(|r| r.event.kind() == "request_submitted")
         .unwrap();
-    let t = String::from_utf8(leaf(&rec)).unwrap();
+    // The plain leaf holds the justification; the sealed one keeps it in the personal
+    // document, which has one spelling too.
+    let sealed = seal(&rec);
+    let t = String::from_utf8(rec.encode().unwrap()).unwrap();
+    let p = String::from_utf8(sealed.personal.clone()).unwrap();
+    assert!(!text(&sealed.leaf).contains("café"));
     assert!(t.contains("café"), "non-ASCII is written as UTF-8: {t}");
+    assert!(p.contains("café"), "non-ASCII is written as UTF-8: {p}");
     assert!(t.contains(r#"a/b"#), "the slash is not escaped");
     assert!(t.contains(r#"\"migration\""#));
     assert!(t.contains(r"\n"));
@@ -562,6 +384,15 @@ fn other_string_escapes_are_not_canonical() {
             matches!(decode_err(v.as_bytes()), DecodeError::NotCanonical),
             "{to}"
         );
+        let v = p.replacen(from, to, 1);
+        assert_ne!(v, p);
+        assert!(
+            matches!(
+                open_err(&sealed.leaf, Some(v.as_bytes())),
+                DecodeError::PersonalMalformed(_)
+            ),
+            "{to} in the personal document"
+        );
     }
 }
 
@@ -569,27 +400,33 @@ fn other_string_escapes_are_not_canonical() {
 fn other_versions_and_shapes_are_refused() {
     let rec = &every_recorded()[0];
     let t = String::from_utf8(leaf(rec)).unwrap();
-    let base = &t[..t.len() - ",\"v\":1}".len()];
+    let base = &t[..t.len() - ",\"v\":2}".len()];
 
-    let v2 = format!("{base},\"v\":2}}");
-    assert!(matches!(decode_err(v2.as_bytes()), DecodeError::Version(2)));
+    let v3 = format!("{base},\"v\":3}}");
+    assert!(matches!(decode_err(v3.as_bytes()), DecodeError::Version(3)));
     let v0 = format!("{base},\"v\":0}}");
     assert!(matches!(decode_err(v0.as_bytes()), DecodeError::Version(0)));
+    let huge = format!("{base},\"v\":4294967297}}");
+    assert!(matches!(
+        decode_err(huge.as_bytes()),
+        DecodeError::Malformed(_)
+    ));
     let missing = format!("{base}}}");
     assert!(matches!(
         decode_err(missing.as_bytes()),
         DecodeError::Malformed(_)
     ));
-    let extra = format!("{base},\"v\":1,\"w\":1}}");
+    let extra = format!("{base},\"v\":2,\"w\":1}}");
     assert!(matches!(
         decode_err(extra.as_bytes()),
         DecodeError::Malformed(_)
     ));
-    let float_v = format!("{base},\"v\":1.0}}");
-    assert!(matches!(
-        decode_err(float_v.as_bytes()),
-        DecodeError::Malformed(_)
-    ));
+    for float_v in [format!("{base},\"v\":2.0}}"), format!("{base},\"v\":1.0}}")] {
+        assert!(matches!(
+            decode_err(float_v.as_bytes()),
+            DecodeError::Malformed(_)
+        ));
+    }
 
     // An unknown field inside the event, an unknown event type, a float time.
     let expired = Recorded {
@@ -600,7 +437,7 @@ fn other_versions_and_shapes_are_refused() {
             grant: GrantId::parse("grt_0000000000000003").unwrap(),
         },
     };
-    let t = String::from_utf8(leaf(&expired)).unwrap();
+    let t = String::from_utf8(expired.encode().unwrap()).unwrap();
     for bad in [
         t.replace(r#""grant":"#, r#""extra":1,"grant":"#),
         t.replace("grant_expired", "grant_vanished"),
@@ -615,13 +452,52 @@ fn other_versions_and_shapes_are_refused() {
             "{bad}"
         );
     }
+    for t in [t.clone(), text(&leaf(&expired)).to_owned()] {
+        for bad in [
+            t.replace(r#""grant":"#, r#""extra":1,"grant":"#),
+            t.replace("grant_expired", "grant_vanished"),
+            t.replace(r#""at":5"#, r#""at":5.0"#),
+        ] {
+            assert!(
+                matches!(decode_err(bad.as_bytes()), DecodeError::Malformed(_)),
+                "{bad}"
+            );
+        }
+    }
     for bad in [&b""[..], b"null", b"[]", b"{}", b"\xff"] {
         assert!(matches!(decode_err(bad), DecodeError::Malformed(_)));
     }
 }
 
 #[test]
-fn the_request_digest_is_the_hash_of_the_canonical_submission() {
+fn the_request_digest_is_the_hash_of_the_canonical_submission_without_its_justification() {
+    let s = submission();
+    let mut masked = serde_json::to_value(&s).unwrap();
+    masked["justification"] = Value::Null;
+    assert_eq!(
+        s.digest().unwrap(),
+        sha256_hex(&canonical_bytes(&masked).unwrap())
+    );
+    assert_ne!(
+        s.digest().unwrap(),
+        sha256_hex(&canonical_bytes(&s).unwrap())
+    );
+    // Another justification, the same digest: a guess at an erased one cannot be
+    // checked against it …
+    let mut other = s.clone();
+    other.justification = writ_core::Justification::parse("something else entirely").unwrap();
+    assert_eq!(other.digest().unwrap(), s.digest().unwrap());
+    // … while everything else the approver approves still changes it.
+    let mut longer = s.clone();
+    longer.duration = DurationSpec::hours(9);
+    assert_ne!(longer.digest().unwrap(), s.digest().unwrap());
+    let mut no_constraints = s.clone();
+    no_constraints.constraints = None;
+    assert_ne!(no_constraints.digest().unwrap(), s.digest().unwrap());
+}
+
+#[test]
+fn canonical_bytes_of_a_submission_are_stable() {
     let s = submission();
     let bytes = canonical_bytes(&s).unwrap();
     check_canonical(&bytes).unwrap();

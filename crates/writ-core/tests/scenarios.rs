@@ -7,9 +7,11 @@
 //! The runner keeps an in-memory world the way the store does: catalogue events go
 //! through [`Org::apply`], requests are built with [`Request::submitted`] and changed
 //! only by [`Request::apply`], grants by [`Grant::created`] / [`Grant::apply`]. Every
-//! event is wrapped in a [`Recorded`], encoded, decoded back and checked byte for byte
-//! before it is applied; at the end the whole world is rebuilt from those leaves alone
-//! and must come out identical.
+//! event is wrapped in a [`Recorded`], sealed (with salts from a counter, so runs are
+//! reproducible), opened back and checked byte for byte before it is applied; at the
+//! end the whole world is rebuilt from those leaves and personal documents alone and
+//! must come out identical, and rebuilt once more with every personal value erased,
+//! which must still replay.
 //!
 //! # File format
 //!
@@ -56,10 +58,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use writ_core::{
     Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, DurationSpec,
-    Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus, Identity, Justification,
-    ManualClock, Name, Org, PairState, Reason, Recorded, Refusal, RefusalKind, Request, RequestId,
-    RequestKind, RequestStatus, SequentialIds, System, TicketRef, Timestamp, Token, TokenId,
-    canonical_bytes, decide, sha256_hex, step_eligibility,
+    ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus, Identity,
+    Justification, ManualClock, Name, Org, PairState, Personal, Reason, Recorded, Refusal,
+    RefusalKind, Request, RequestId, RequestKind, RequestStatus, SequentialIds, System, TicketRef,
+    Timestamp, Token, TokenId, canonical_bytes, decide, sha256_hex, step_eligibility,
 };
 
 // ---- the file format ---------------------------------------------------------------
@@ -249,8 +251,10 @@ struct World {
     grants: Vec<Grant>,
     /// In creation order: `#1` is `tokens[0]`.
     tokens: Vec<Token>,
-    /// The ledger: every leaf, as encoded.
-    leaves: Vec<Vec<u8>>,
+    /// The ledger: every leaf as sealed, with its personal document.
+    leaves: Vec<Leaf>,
+    /// Salts handed out so far; the next salt is this counter's bytes.
+    salts: u128,
     next_seq: u64,
 }
 
@@ -267,15 +271,33 @@ impl World {
             grants: Vec::new(),
             tokens: Vec::new(),
             leaves: Vec::new(),
+            salts: 0,
             next_seq: 1,
         }
     }
 
-    /// Every projection rebuilt from the ledger's bytes alone.
-    fn replay(leaves: &[Vec<u8>]) -> Result<World, String> {
+    /// Every projection rebuilt from the ledger's bytes alone: the leaves, and their
+    /// personal documents unless `erased`, when every personal value is gone.
+    fn replay(leaves: &[Leaf], erased: bool) -> Result<World, String> {
         let mut w = World::new();
         for leaf in leaves {
-            let rec = Recorded::decode(leaf).map_err(|e| format!("replay: {e}"))?;
+            let personal = (!erased).then_some(&leaf.personal[..]);
+            let opened =
+                Recorded::open(&leaf.leaf, personal).map_err(|e| format!("replay: {e}"))?;
+            let sealed: Vec<String> = Personal::parse(&leaf.personal)
+                .map_err(|e| format!("replay: {e}"))?
+                .paths()
+                .map(str::to_owned)
+                .collect();
+            let expected_erased = if erased { sealed } else { Vec::new() };
+            ensure!(
+                opened.erased == expected_erased,
+                "replay: leaf {} lists {:?} as erased, expected {:?}",
+                opened.recorded.seq,
+                opened.erased,
+                expected_erased
+            );
+            let rec = opened.recorded;
             ensure!(
                 rec.seq == w.next_seq,
                 "replay: leaf has seq {}, expected {}",
@@ -301,7 +323,7 @@ impl World {
             "requests": self.requests,
             "grants": self.grants,
             "tokens": self.tokens,
-            "leaves": self.leaves.iter().map(|l| hex(l)).collect::<Vec<_>>(),
+            "leaves": self.leaves.iter().map(|l| [hex(&l.leaf), hex(&l.personal)]).collect::<Vec<_>>(),
             "next_seq": self.next_seq,
         }))
         .expect("the world encodes canonically")
@@ -378,10 +400,14 @@ impl World {
                 t.revoked_at = Some(rec.at);
             }
             Event::RequestSubmitted { request, digest } => {
-                let bytes = canonical_bytes(request).map_err(|e| e.to_string())?;
+                // The digest leaves the (personal) justification out: see `personal`.
+                let mut masked = serde_json::to_value(request).map_err(|e| e.to_string())?;
+                masked["justification"] = Value::Null;
+                let bytes = canonical_bytes(&masked).map_err(|e| e.to_string())?;
                 ensure!(
                     *digest == sha256_hex(&bytes),
-                    "request `{}` has digest {digest}, not the SHA-256 of its submission",
+                    "request `{}` has digest {digest}, not the SHA-256 of its submission \
+                     without its justification",
                     request.id
                 );
                 ensure!(
@@ -447,6 +473,7 @@ impl World {
                     .ok_or_else(|| missing("grant", grant))?;
                 g.apply(rec);
             }
+            Event::PersonalDataErased { .. } => {}
         }
         Ok(())
     }
@@ -503,8 +530,9 @@ impl World {
         decide(&ctx, actor, command, ids)
     }
 
-    /// Wraps each event in a `Recorded`, checks its encoding round-trips, and applies
-    /// the decoded copy (what a replay would see).
+    /// Wraps each event in a `Recorded`, seals it, checks that it opens back to the
+    /// same value and seals again to the same bytes, and applies the opened copy (what
+    /// a replay would see).
     fn record(
         &mut self,
         at: Timestamp,
@@ -519,29 +547,48 @@ impl World {
                 actor: actor.clone(),
                 event,
             };
-            let bytes = rec
-                .encode()
-                .map_err(|e| format!("{} does not encode: {e}", rec.event.kind()))?;
-            let back = Recorded::decode(&bytes).map_err(|e| {
+            let kind = rec.event.kind();
+            let first_salt = self.salts;
+            let sealed = rec
+                .seal(&mut || counter(&mut self.salts))
+                .map_err(|e| format!("{kind} does not seal: {e}"))?;
+            let opened = Recorded::open(&sealed.leaf, Some(&sealed.personal)).map_err(|e| {
                 format!(
-                    "{} does not decode: {e}\n{}",
-                    rec.event.kind(),
-                    String::from_utf8_lossy(&bytes)
+                    "{kind} does not open: {e}\n{}",
+                    String::from_utf8_lossy(&sealed.leaf)
                 )
             })?;
             ensure!(
-                back == rec,
-                "{} decodes to a different value:\n{rec:?}\n{back:?}",
-                rec.event.kind()
+                opened.recorded == rec && opened.erased.is_empty(),
+                "{kind} opens to a different value:\n{rec:?}\n{opened:?}"
             );
-            let again = back.encode().map_err(|e| e.to_string())?;
+            let mut replayed = first_salt;
+            let again = opened
+                .recorded
+                .seal(&mut || counter(&mut replayed))
+                .map_err(|e| e.to_string())?;
             ensure!(
-                again == bytes,
-                "{} re-encodes to different bytes",
-                rec.event.kind()
+                again == sealed && replayed == self.salts,
+                "{kind} seals to different bytes with the same salts"
             );
-            self.apply(&back)?;
-            self.leaves.push(bytes);
+            // No personal string of any length worth checking appears in the leaf.
+            let personal = Personal::parse(&sealed.personal).map_err(|e| e.to_string())?;
+            let doc: Value = serde_json::from_slice(&sealed.personal).map_err(|e| e.to_string())?;
+            for path in personal.paths() {
+                if let Some(text) = doc[path]["value"].as_str()
+                    && text.chars().count() >= 12
+                {
+                    ensure!(
+                        !String::from_utf8_lossy(&sealed.leaf).contains(text),
+                        "{kind}: the leaf holds the personal value at `{path}` in clear"
+                    );
+                }
+            }
+            self.apply(&opened.recorded)?;
+            self.leaves.push(Leaf {
+                leaf: sealed.leaf,
+                personal: sealed.personal,
+            });
             self.next_seq += 1;
             out.push(rec);
         }
@@ -791,6 +838,19 @@ fn nth<'a, T>(items: &'a [T], n: &str, r: &str) -> Result<&'a T, String> {
     i.checked_sub(1)
         .and_then(|i| items.get(i))
         .ok_or_else(|| format!("`{r}` does not exist yet (there are {})", items.len()))
+}
+
+/// The next deterministic salt: the counter's bytes, after counting.
+fn counter(n: &mut u128) -> [u8; 16] {
+    *n += 1;
+    n.to_be_bytes()
+}
+
+/// One ledger entry as the store keeps it.
+#[derive(Debug, Clone)]
+struct Leaf {
+    leaf: Vec<u8>,
+    personal: Vec<u8>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -1069,10 +1129,35 @@ fn run_scenario(path: &Path) -> Result<usize, String> {
             .and_then(|()| run.world.check_invariants())
             .map_err(|e| format!("{label}, `{}`: {e}", step.actor))?;
     }
-    let rebuilt = World::replay(&run.world.leaves)?;
+    let rebuilt = World::replay(&run.world.leaves, false)?;
     ensure!(
         rebuilt.snapshot() == run.world.snapshot(),
         "the world rebuilt from the ledger differs from the live one"
+    );
+    // With every personal value erased, the same ledger still replays (digests and
+    // all) into the same requests, grants and tokens, only with placeholders.
+    let erased = World::replay(&run.world.leaves, true)?;
+    let shape = |w: &World| {
+        let requests: Vec<_> = w
+            .requests
+            .iter()
+            .map(|r| (r.id().clone(), r.status, r.digest.clone(), r.grant.clone()))
+            .collect();
+        let grants: Vec<_> = w.grants.iter().map(|g| (g.id.clone(), g.status)).collect();
+        let tokens: Vec<_> = w.tokens.iter().map(|t| t.id.clone()).collect();
+        let names: Vec<_> = w.org.identities.keys().cloned().collect();
+        format!("{requests:?} {grants:?} {tokens:?} {names:?}")
+    };
+    ensure!(
+        shape(&erased) == shape(&run.world),
+        "the world rebuilt with personal values erased differs in shape from the live one"
+    );
+    ensure!(
+        erased
+            .requests
+            .iter()
+            .all(|r| r.submission.justification.as_str() == ERASED),
+        "an erased justification does not read as `{ERASED}`"
     );
     Ok(sc.steps.len())
 }

@@ -1,0 +1,280 @@
+//! Fixtures shared by the encoding and personal-data tests: one event of every kind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::BTreeSet;
+
+use writ_core::{
+    Actor, ApprovalPolicy, Comment, Constraints, Decision, DurationSpec, EmploymentType,
+    Entitlement, EntitlementKind, EntitlementRef, Event, GrantId, Human, Identity, IdentityKind,
+    IdentityStatus, Justification, Name, Nhi, NhiKind, Reason, Recorded, RequestId, RequestKind,
+    RiskTier, Role, Sealed, StepRole, Submission, System, SystemKind, TicketRef, Timestamp, Token,
+    TokenId, canonical_bytes, sha256_hex,
+};
+
+pub fn name(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+pub fn at(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+pub fn submission() -> Submission {
+    Submission {
+        id: RequestId::parse("req_0000000000000001").unwrap(),
+        requester: name("bob"),
+        beneficiary: name("svc-etl"),
+        entitlement: EntitlementRef::parse("pg-prod/dba").unwrap(),
+        risk: RiskTier::High,
+        privileged: true,
+        // Non-ASCII, a quote, a slash and a newline: all have one canonical spelling.
+        justification: Justification::parse(
+            "café \"migration\" of a/b\nand the ü index, 40+ chars",
+        )
+        .unwrap(),
+        ticket: Some(TicketRef::parse("CHG-1042").unwrap()),
+        duration: DurationSpec::hours(8),
+        kind: RequestKind::Renewal,
+        renews: Some(GrantId::parse("grt_0000000000000002").unwrap()),
+        constraints: Some(Constraints {
+            api_scopes: vec!["crm.read".into(), "crm.write".into()],
+            environment: Some("prod".into()),
+            source_ranges: vec!["10.0.0.0/8".into()],
+        }),
+        steps: vec![
+            StepRole::Manager,
+            StepRole::EntitlementOwner,
+            StepRole::Security,
+            StepRole::Group("helpdesk".into()),
+        ],
+        policy_version: ApprovalPolicy::default().version(),
+        submitted_at: at("2026-03-02T09:00:00.123Z"),
+    }
+}
+
+/// One event of every kind, with optional fields both set and unset.
+pub fn every_event() -> Vec<Event> {
+    let policy = ApprovalPolicy::default();
+    let request = RequestId::parse("req_0000000000000001").unwrap();
+    let grant = GrantId::parse("grt_0000000000000003").unwrap();
+    let old = GrantId::parse("grt_0000000000000002").unwrap();
+    let s = submission();
+    let digest = sha256_hex(&canonical_bytes(&s).unwrap());
+    let events = vec![
+        Event::PolicyActivated {
+            version: policy.version(),
+            policy,
+        },
+        Event::IdentityUpserted {
+            identity: Identity {
+                name: name("alice"),
+                display_name: "Alice Ärcher".into(),
+                status: IdentityStatus::Active,
+                groups: BTreeSet::from(["security".into(), "sre".into()]),
+                roles: BTreeSet::from([Role::Admin]),
+                kind: IdentityKind::Human(Human {
+                    email: "alice@example.com".into(),
+                    manager: Some(name("bob")),
+                    department: None,
+                    employment_type: EmploymentType::Employee,
+                }),
+            },
+        },
+        Event::IdentityUpserted {
+            identity: Identity {
+                name: name("svc-etl"),
+                display_name: "ETL job".into(),
+                status: IdentityStatus::Inactive,
+                groups: BTreeSet::new(),
+                roles: BTreeSet::new(),
+                kind: IdentityKind::Nhi(Nhi {
+                    nhi_kind: NhiKind::Workload,
+                    owner: name("bob"),
+                    purpose: "loads the warehouse every night".into(),
+                    environment: "prod".into(),
+                    rotation_period: DurationSpec::days(30),
+                }),
+            },
+        },
+        Event::SystemUpserted {
+            system: System {
+                name: name("pg-prod"),
+                display_name: "Production PostgreSQL".into(),
+                kind: SystemKind::Database,
+                owner: name("dave"),
+                description: String::new(),
+            },
+        },
+        Event::EntitlementUpserted {
+            entitlement: Entitlement {
+                system: name("pg-prod"),
+                name: name("dba"),
+                display_name: "Database administrator".into(),
+                kind: EntitlementKind::Role,
+                external_ref: "cn=dba,ou=groups,dc=example,dc=com".into(),
+                risk: RiskTier::High,
+                privileged: true,
+                max_duration: DurationSpec::days(30),
+                owner: None,
+                break_glass: false,
+                description: "full control".into(),
+            },
+        },
+        Event::TokenIssued {
+            token: Token {
+                id: TokenId::parse("tok_0000000000000004").unwrap(),
+                identity: name("alice"),
+                label: "laptop cli".into(),
+                hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                issued_at: at("2026-03-02T09:00:00Z"),
+                expires_at: Some(at("2026-04-01T09:00:00Z")),
+                revoked_at: None,
+            },
+        },
+        Event::TokenRevoked {
+            token: TokenId::parse("tok_0000000000000004").unwrap(),
+        },
+        Event::RequestSubmitted {
+            request: s,
+            digest: digest.clone(),
+        },
+        Event::StepDecided {
+            request: request.clone(),
+            step: 2,
+            role: StepRole::EntitlementOwner,
+            approver: name("dave"),
+            decision: Decision::Approve,
+            comment: Some(Comment::parse("ok — within the change window").unwrap()),
+            basis: "owner of system `pg-prod` (entitlement `pg-prod/dba` has no owner of its own)"
+                .into(),
+            policy_version: ApprovalPolicy::default().version(),
+            request_digest: digest,
+        },
+        Event::RequestApproved {
+            request: request.clone(),
+            grant: grant.clone(),
+        },
+        Event::RequestDenied {
+            request: request.clone(),
+            step: 1,
+        },
+        Event::RequestCancelled {
+            request: request.clone(),
+            reason: None,
+        },
+        Event::GrantCreated {
+            grant: grant.clone(),
+            request: request.clone(),
+            beneficiary: name("svc-etl"),
+            entitlement: EntitlementRef::parse("pg-prod/dba").unwrap(),
+            expires_at: at("2026-03-02T17:00:00Z"),
+            review_by: at("2026-03-02T17:00:00Z"),
+            renews: Some(old.clone()),
+        },
+        Event::GrantRenewed {
+            grant: old,
+            successor: grant.clone(),
+        },
+        Event::GrantRevoked {
+            grant: grant.clone(),
+            reason: Reason::parse("project cancelled").unwrap(),
+            basis: "manager of `alice`, per organisation data at 2026-03-02T10:00:00.000Z".into(),
+        },
+        Event::GrantExpired { grant },
+        // The optional personal fields set where the list above leaves them unset,
+        // and the other way round.
+        Event::IdentityUpserted {
+            identity: Identity {
+                name: name("carol"),
+                display_name: "Carol Ng".into(),
+                status: IdentityStatus::Active,
+                groups: BTreeSet::new(),
+                roles: BTreeSet::new(),
+                kind: IdentityKind::Human(Human {
+                    email: "carol.ng@example.org".into(),
+                    manager: None,
+                    department: Some("Finance & Payroll".into()),
+                    employment_type: EmploymentType::Contractor,
+                }),
+            },
+        },
+        Event::RequestCancelled {
+            request: request.clone(),
+            reason: Some(Reason::parse("asked for the wrong database").unwrap()),
+        },
+        Event::StepDecided {
+            request,
+            step: 1,
+            role: StepRole::Manager,
+            approver: name("bob"),
+            decision: Decision::Deny,
+            comment: None,
+            basis: "manager of `svc-etl`".into(),
+            policy_version: ApprovalPolicy::default().version(),
+            request_digest: "00".repeat(32),
+        },
+        Event::PersonalDataErased {
+            identity: name("bob"),
+            entries: 3,
+            fields: 4,
+        },
+    ];
+    // Fails to compile when a kind is added, and fails the assertion when one is
+    // missing from the list above.
+    let covered: BTreeSet<u8> = events
+        .iter()
+        .map(|e| match e {
+            Event::PolicyActivated { .. } => 0,
+            Event::IdentityUpserted { .. } => 1,
+            Event::SystemUpserted { .. } => 2,
+            Event::EntitlementUpserted { .. } => 3,
+            Event::TokenIssued { .. } => 4,
+            Event::TokenRevoked { .. } => 5,
+            Event::RequestSubmitted { .. } => 6,
+            Event::StepDecided { .. } => 7,
+            Event::RequestApproved { .. } => 8,
+            Event::RequestDenied { .. } => 9,
+            Event::RequestCancelled { .. } => 10,
+            Event::GrantCreated { .. } => 11,
+            Event::GrantRenewed { .. } => 12,
+            Event::GrantRevoked { .. } => 13,
+            Event::GrantExpired { .. } => 14,
+            Event::PersonalDataErased { .. } => 15,
+        })
+        .collect();
+    assert_eq!(covered.len(), 16, "every event kind is exercised");
+    events
+}
+
+pub fn every_recorded() -> Vec<Recorded> {
+    every_event()
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Recorded {
+            seq: i as u64 + 1,
+            at: Timestamp::from_millis(1_772_442_000_123 + i as i64 * 1000),
+            actor: if i % 2 == 0 {
+                Actor::Identity(name("alice"))
+            } else {
+                Actor::system("scheduler")
+            },
+            event,
+        })
+        .collect()
+}
+
+pub fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap()
+}
+
+/// Seals with salts 1, 2, 3, … (as big-endian bytes): reproducible, and distinct per
+/// field.
+pub fn seal(rec: &Recorded) -> Sealed {
+    let mut n = 0u128;
+    rec.seal(&mut || {
+        n += 1;
+        n.to_be_bytes()
+    })
+    .unwrap()
+}

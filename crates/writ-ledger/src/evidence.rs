@@ -1,0 +1,505 @@
+//! Evidence bundles: everything an auditor needs to prove one access decision, in one
+//! self-contained file, checkable with no database and no server.
+//!
+//! A bundle holds a signed checkpoint and, for every ledger event about one request
+//! and the grant it produced (plus the policy version it was decided under), the
+//! exact leaf bytes, the salted personal values the leaf commits to, and an RFC 9162
+//! inclusion proof against that checkpoint. [`verify`] checks the signature with a key
+//! the auditor trusts, every proof, every commitment, and that the events tell one
+//! consistent story; then it tells that story in plain words.
+//!
+//! What a bundle cannot prove: that no *other* event about the grant exists (a later
+//! revocation, say). Inclusion proofs show presence, not absence; for completeness
+//! compare with a newer checkpoint or verify the whole log.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use writ_core::{Actor, Event, Recorded};
+
+use crate::{Hash, hash_from_base64, hash_to_base64, leaf_hash, open_checkpoint, verify_inclusion};
+
+/// The format tag written into every bundle.
+pub const FORMAT: &str = "writ-evidence/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub format: String,
+    /// What the bundle is about: `request:req_…`.
+    pub subject: String,
+    /// The signed checkpoint (C2SP tlog-checkpoint note) every proof leads to.
+    pub checkpoint: String,
+    /// The key the server signed with, for information only: a verifier must bring
+    /// the key it trusts.
+    pub server_key: String,
+    pub entries: Vec<BundleEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEntry {
+    /// Leaf index in the log (0-based).
+    pub index: u64,
+    /// Exact leaf bytes, base64.
+    pub leaf: String,
+    /// Salted personal values the leaf commits to, base64; absent once erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<String>,
+    /// RFC 9162 inclusion proof against the checkpoint, base64 hashes.
+    pub proof: Vec<String>,
+}
+
+impl Bundle {
+    pub fn new(
+        subject: String,
+        checkpoint: String,
+        server_key: String,
+        entries: Vec<BundleEntry>,
+    ) -> Bundle {
+        Bundle {
+            format: FORMAT.to_owned(),
+            subject,
+            checkpoint,
+            server_key,
+            entries,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("not a Writ evidence bundle (format `{0}`, expected `{FORMAT}`)")]
+    Format(String),
+    #[error("the checkpoint does not verify with the given key: {0}")]
+    Checkpoint(String),
+    #[error("entry {index}: {message}")]
+    Entry { index: u64, message: String },
+    #[error("the entries do not tell one consistent story: {0}")]
+    Story(String),
+}
+
+/// What a verified bundle proves, ready to be told.
+#[derive(Debug, Clone, Serialize)]
+pub struct Story {
+    pub subject: String,
+    pub checkpoint_origin: String,
+    pub checkpoint_size: u64,
+    pub checkpoint_root: String,
+    pub entries: usize,
+    pub request: RequestFacts,
+    pub policy_proven: bool,
+    pub decisions: Vec<DecisionFacts>,
+    pub outcome: Option<String>,
+    pub grant: Option<GrantFacts>,
+    /// Personal fields erased from the entries (their commitments still verify).
+    pub erased: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestFacts {
+    pub id: String,
+    pub requester: String,
+    pub beneficiary: String,
+    pub entitlement: String,
+    pub risk: String,
+    pub privileged: bool,
+    pub kind: String,
+    pub justification: String,
+    pub ticket: Option<String>,
+    pub duration: String,
+    pub submitted_at: String,
+    pub policy_version: String,
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionFacts {
+    pub step: u32,
+    pub role: String,
+    pub approver: String,
+    pub decision: String,
+    pub at: String,
+    /// Why the approver had authority for this step, as recorded at decision time.
+    pub basis: String,
+    pub policy_version: String,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantFacts {
+    pub id: String,
+    pub beneficiary: String,
+    pub entitlement: String,
+    pub started_at: String,
+    pub expires_at: String,
+    pub review_by: String,
+    /// How access ended, if an event in the bundle says so.
+    pub ended: Option<String>,
+}
+
+fn entry_err(index: u64, message: impl Into<String>) -> EvidenceError {
+    EvidenceError::Entry {
+        index,
+        message: message.into(),
+    }
+}
+
+/// Checks a bundle with the verifier key the auditor trusts and reconstructs the story.
+pub fn verify(bundle: &Bundle, verifier_key: &str) -> Result<Story, EvidenceError> {
+    if bundle.format != FORMAT {
+        return Err(EvidenceError::Format(bundle.format.clone()));
+    }
+    let checkpoint = open_checkpoint(&bundle.checkpoint, verifier_key)
+        .map_err(|e| EvidenceError::Checkpoint(e.to_string()))?;
+
+    let mut events: Vec<Recorded> = Vec::with_capacity(bundle.entries.len());
+    let mut erased = Vec::new();
+    let mut last: Option<u64> = None;
+    for e in &bundle.entries {
+        let i = e.index;
+        if last.is_some_and(|l| l >= i) {
+            return Err(entry_err(
+                i,
+                "entries must be in increasing index order, once each",
+            ));
+        }
+        last = Some(i);
+        if i >= checkpoint.size {
+            return Err(entry_err(
+                i,
+                format!("beyond the checkpoint's {} entries", checkpoint.size),
+            ));
+        }
+        let leaf = B64
+            .decode(&e.leaf)
+            .map_err(|err| entry_err(i, format!("leaf is not base64: {err}")))?;
+        let proof: Vec<Hash> = e
+            .proof
+            .iter()
+            .map(|h| hash_from_base64(h))
+            .collect::<Result<_, _>>()
+            .map_err(|err| entry_err(i, format!("proof: {err}")))?;
+        verify_inclusion(
+            i,
+            checkpoint.size,
+            leaf_hash(&leaf),
+            &proof,
+            checkpoint.root,
+        )
+        .map_err(|err| entry_err(i, format!("not in the signed log: {err}")))?;
+        let personal = e
+            .personal
+            .as_ref()
+            .map(|p| B64.decode(p))
+            .transpose()
+            .map_err(|err| entry_err(i, format!("personal data is not base64: {err}")))?;
+        let opened = Recorded::open(&leaf, personal.as_deref())
+            .map_err(|err| entry_err(i, err.to_string()))?;
+        if opened.recorded.seq != i + 1 {
+            return Err(entry_err(
+                i,
+                format!("leaf says it is entry {}", opened.recorded.seq),
+            ));
+        }
+        erased.extend(
+            opened
+                .erased
+                .iter()
+                .map(|path| format!("entry {i}: {path}")),
+        );
+        events.push(opened.recorded);
+    }
+    let mut story = tell(&bundle.subject, &events)?;
+    story.checkpoint_origin = checkpoint.origin.clone();
+    story.checkpoint_size = checkpoint.size;
+    story.checkpoint_root = hash_to_base64(&checkpoint.root);
+    story.entries = events.len();
+    story.erased = erased;
+    Ok(story)
+}
+
+fn story_err(message: impl Into<String>) -> EvidenceError {
+    EvidenceError::Story(message.into())
+}
+
+/// Rebuilds the request's history from its verified events.
+fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
+    let (submitted, digest) = events
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RequestSubmitted { request, digest } => Some((request, digest)),
+            _ => None,
+        })
+        .ok_or_else(|| story_err("no request submission among the entries"))?;
+    if subject != format!("request:{}", submitted.id) {
+        return Err(story_err(format!(
+            "the bundle is about `{subject}` but holds request `{}`",
+            submitted.id
+        )));
+    }
+    let request_id = &submitted.id;
+    let mut grant_id = None;
+    let mut story = Story {
+        subject: subject.to_owned(),
+        checkpoint_origin: String::new(),
+        checkpoint_size: 0,
+        checkpoint_root: String::new(),
+        entries: 0,
+        request: RequestFacts {
+            id: request_id.to_string(),
+            requester: submitted.requester.to_string(),
+            beneficiary: submitted.beneficiary.to_string(),
+            entitlement: submitted.entitlement.to_string(),
+            risk: submitted.risk.to_string(),
+            privileged: submitted.privileged,
+            kind: format!("{:?}", submitted.kind).to_lowercase(),
+            justification: submitted.justification.as_str().to_owned(),
+            ticket: submitted.ticket.as_ref().map(|t| t.to_string()),
+            duration: submitted.duration.to_string(),
+            submitted_at: submitted.submitted_at.to_rfc3339(),
+            policy_version: submitted.policy_version.clone(),
+            steps: submitted.steps.iter().map(|s| s.to_string()).collect(),
+        },
+        policy_proven: false,
+        decisions: Vec::new(),
+        outcome: None,
+        grant: None,
+        erased: Vec::new(),
+    };
+    for r in events {
+        let at = r.at.to_rfc3339();
+        match &r.event {
+            Event::PolicyActivated { version, .. } => {
+                if version != &submitted.policy_version {
+                    return Err(story_err(format!(
+                        "policy `{version}` is not the one the request was submitted under"
+                    )));
+                }
+                story.policy_proven = true;
+            }
+            Event::RequestSubmitted { .. } => {}
+            Event::StepDecided {
+                request,
+                step,
+                role,
+                approver,
+                decision,
+                comment,
+                basis,
+                policy_version,
+                request_digest,
+            } => {
+                same_request(request, request_id)?;
+                if request_digest != digest {
+                    return Err(story_err(format!(
+                        "step {step} was decided on a different version of the request"
+                    )));
+                }
+                story.decisions.push(DecisionFacts {
+                    step: *step,
+                    role: role.to_string(),
+                    approver: approver.to_string(),
+                    decision: decision.as_str().to_owned(),
+                    at,
+                    basis: basis.clone(),
+                    policy_version: policy_version.clone(),
+                    comment: comment.as_ref().map(|c| c.as_str().to_owned()),
+                });
+            }
+            Event::RequestApproved { request, grant } => {
+                same_request(request, request_id)?;
+                grant_id = Some(grant.clone());
+                story.outcome = Some(format!("approved at {at}"));
+            }
+            Event::RequestDenied { request, step } => {
+                same_request(request, request_id)?;
+                story.outcome = Some(format!("denied at step {step} at {at}"));
+            }
+            Event::RequestCancelled { request, reason } => {
+                same_request(request, request_id)?;
+                story.outcome = Some(match reason {
+                    Some(reason) => {
+                        format!("cancelled by {} at {at}: {}", r.actor, reason.as_str())
+                    }
+                    None => format!("cancelled by {} at {at}", r.actor),
+                });
+            }
+            Event::GrantCreated {
+                grant,
+                request,
+                beneficiary,
+                entitlement,
+                expires_at,
+                review_by,
+                ..
+            } => {
+                same_request(request, request_id)?;
+                if grant_id.as_ref() != Some(grant) {
+                    return Err(story_err(format!(
+                        "grant `{grant}` was not the one the approval created"
+                    )));
+                }
+                story.grant = Some(GrantFacts {
+                    id: grant.to_string(),
+                    beneficiary: beneficiary.to_string(),
+                    entitlement: entitlement.to_string(),
+                    started_at: at,
+                    expires_at: expires_at.to_rfc3339(),
+                    review_by: review_by.to_rfc3339(),
+                    ended: None,
+                });
+            }
+            Event::GrantRenewed { grant, successor } => {
+                ended(&mut story, grant, format!("renewed at {at} as {successor}"))?;
+            }
+            Event::GrantRevoked {
+                grant,
+                reason,
+                basis,
+            } => {
+                ended(
+                    &mut story,
+                    grant,
+                    format!(
+                        "revoked by {} at {at} ({basis}): {}",
+                        who(&r.actor),
+                        reason.as_str()
+                    ),
+                )?;
+            }
+            Event::GrantExpired { grant } => {
+                ended(&mut story, grant, format!("expired at {at}"))?;
+            }
+            other => {
+                return Err(story_err(format!(
+                    "entry {} ({}) is not about this request",
+                    r.seq - 1,
+                    other.kind()
+                )));
+            }
+        }
+    }
+    Ok(story)
+}
+
+fn who(actor: &Actor) -> String {
+    actor.to_string()
+}
+
+fn same_request(
+    request: &writ_core::RequestId,
+    expected: &writ_core::RequestId,
+) -> Result<(), EvidenceError> {
+    if request == expected {
+        Ok(())
+    } else {
+        Err(story_err(format!(
+            "an entry is about request `{request}`, not `{expected}`"
+        )))
+    }
+}
+
+fn ended(story: &mut Story, grant: &writ_core::GrantId, how: String) -> Result<(), EvidenceError> {
+    match &mut story.grant {
+        Some(g) if g.id == grant.as_str() => {
+            g.ended = Some(how);
+            Ok(())
+        }
+        _ => Err(story_err(format!(
+            "grant `{grant}` ends without having been created by this request"
+        ))),
+    }
+}
+
+impl fmt::Display for Story {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.request;
+        writeln!(f, "VERIFIED: evidence for request {}", r.id)?;
+        writeln!(
+            f,
+            "  {} ledger entries, each proven to be in the log `{}` as signed at {} entries (root {})",
+            self.entries, self.checkpoint_origin, self.checkpoint_size, self.checkpoint_root
+        )?;
+        writeln!(f)?;
+        let for_whom = if r.requester == r.beneficiary {
+            "for themselves".to_owned()
+        } else {
+            format!("for {}", r.beneficiary)
+        };
+        writeln!(
+            f,
+            "{} requested {} ({} risk{}) {for_whom} on {}, for {}.",
+            r.requester,
+            r.entitlement,
+            r.risk,
+            if r.privileged { ", privileged" } else { "" },
+            r.submitted_at,
+            r.duration
+        )?;
+        writeln!(f, "  Justification: {}", r.justification)?;
+        if let Some(t) = &r.ticket {
+            writeln!(f, "  Ticket: {t}")?;
+        }
+        writeln!(
+            f,
+            "  Steps required: {} (policy {}{})",
+            r.steps.join(", "),
+            r.policy_version,
+            if self.policy_proven {
+                ", its text is in the bundle"
+            } else {
+                ""
+            }
+        )?;
+        for d in &self.decisions {
+            let verb = if d.decision == "approve" {
+                "approved"
+            } else {
+                "denied"
+            };
+            writeln!(
+                f,
+                "Step {} ({}): {} {verb} on {}, with authority: {} (policy {}).",
+                d.step, d.role, d.approver, d.at, d.basis, d.policy_version
+            )?;
+            if let Some(c) = &d.comment {
+                writeln!(f, "  Comment: {c}")?;
+            }
+        }
+        match &self.outcome {
+            Some(o) => writeln!(f, "The request was {o}.")?,
+            None => writeln!(f, "The request had not been decided at this checkpoint.")?,
+        }
+        if let Some(g) = &self.grant {
+            writeln!(
+                f,
+                "Access {} for {} to {} started on {}, set to expire on {} (review by {}).",
+                g.id, g.beneficiary, g.entitlement, g.started_at, g.expires_at, g.review_by
+            )?;
+            match &g.ended {
+                Some(how) => writeln!(f, "Access ended: {how}.")?,
+                None => writeln!(
+                    f,
+                    "No end of access is among these entries: at the checkpoint it was still \
+                     granted, unless a later entry (not in this bundle) ended it."
+                )?,
+            }
+        }
+        if !self.erased.is_empty() {
+            writeln!(
+                f,
+                "Erased personal data (committed to, no longer shown): {}",
+                self.erased.join("; ")
+            )?;
+        }
+        writeln!(
+            f,
+            "\nThis proves the entries above are in the signed log; it cannot prove that no \
+             other entry about this request exists. Check a newer checkpoint, or run \
+             `writ audit verify`, for completeness."
+        )
+    }
+}
