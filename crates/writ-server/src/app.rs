@@ -15,13 +15,13 @@ use axum::response::Response;
 use tokio::net::TcpListener;
 use writ_core::{Actor, Clock, Command};
 use writ_store::sqlite::SqliteStore;
-use writ_store::{Envelope, RandomIds, Store};
+use writ_store::{Envelope, LedgerKey, RandomIds, Store};
 
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError, Pepper};
 use crate::metrics::Metrics;
 use crate::problem::ApiError;
-use crate::{api, scheduler};
+use crate::{api, scheduler, signer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -48,6 +48,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub sqlite: Arc<SqliteStore>,
+    /// Signs checkpoints; never serialised, printed or logged.
+    pub ledger_key: Arc<LedgerKey>,
 }
 
 #[derive(Debug)]
@@ -73,6 +75,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, ServerError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
+        let ledger_key = Arc::new(data_dir.ledger_key(&settings.config.ledger)?);
         let clock = settings.clock.clone();
         let sqlite = Arc::new(SqliteStore::open(
             &data_dir.database(),
@@ -104,6 +107,7 @@ impl Application {
             clock,
             metrics: Arc::new(Metrics::default()),
             sqlite,
+            ledger_key,
         };
         Ok(Application {
             listener,
@@ -141,6 +145,12 @@ impl Application {
                 stop_rx,
             )
         });
+        let signer = signer::spawn(
+            self.state.store.clone(),
+            self.state.ledger_key.clone(),
+            Duration::from_millis(self.config.ledger.checkpoint_interval_ms),
+            stop_tx.subscribe(),
+        );
         let router = router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -149,6 +159,7 @@ impl Application {
         if let Some(handle) = scheduler {
             let _ = handle.await;
         }
+        let _ = signer.await;
         let sqlite = self.state.sqlite.clone();
         drop(self.state);
         let _ = tokio::task::spawn_blocking(move || sqlite.shutdown()).await;

@@ -4,6 +4,11 @@
 //! [scheduler]
 //! interval_ms = 1000          # how often due grants are expired
 //!
+//! [ledger]
+//! origin = "writ.example.com/ledger"   # checkpoint origin, used when the key is created
+//! key_file = "/etc/writ/ledger-key"    # default: <data dir>/ledger-key, made at first start
+//! checkpoint_interval_ms = 1000        # sign new entries at most this often
+//!
 //! [approval]                  # overrides of the default approval chains
 //! security_group = "security"
 //! min_justification = 10
@@ -34,6 +39,26 @@ pub enum ConfigError {
 pub struct Config {
     pub approval: ApprovalPolicy,
     pub scheduler_interval_ms: u64,
+    pub ledger: LedgerConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// The checkpoint origin (and key name) for a key created at first start.
+    pub origin: Option<String>,
+    /// Where the signing key lives; it must exist when set.
+    pub key_file: Option<std::path::PathBuf>,
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            origin: None,
+            key_file: None,
+            checkpoint_interval_ms: 1000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +66,7 @@ impl Default for Config {
         Config {
             approval: ApprovalPolicy::default(),
             scheduler_interval_ms: 1000,
+            ledger: LedgerConfig::default(),
         }
     }
 }
@@ -52,6 +78,16 @@ struct FileConfig {
     scheduler: Option<SchedulerConfig>,
     #[serde(default)]
     approval: Option<toml::Value>,
+    #[serde(default)]
+    ledger: Option<LedgerFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerFile {
+    origin: Option<String>,
+    key_file: Option<std::path::PathBuf>,
+    checkpoint_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +111,28 @@ impl Config {
                 ));
             }
             config.scheduler_interval_ms = s.interval_ms;
+        }
+        if let Some(l) = file.ledger {
+            if let Some(origin) = &l.origin
+                && (origin.is_empty()
+                    || origin.contains('+')
+                    || origin.chars().any(char::is_whitespace))
+            {
+                return Err(invalid(format!(
+                    "ledger.origin `{origin}` must be non-empty, without spaces or `+`"
+                )));
+            }
+            let interval = l.checkpoint_interval_ms.unwrap_or(1000);
+            if !(100..=3_600_000).contains(&interval) {
+                return Err(invalid(
+                    "ledger.checkpoint_interval_ms must be between 100 and 3600000".into(),
+                ));
+            }
+            config.ledger = LedgerConfig {
+                origin: l.origin,
+                key_file: l.key_file,
+                checkpoint_interval_ms: interval,
+            };
         }
         if let Some(approval) = file.approval {
             let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;
@@ -128,6 +186,7 @@ mod tests {
             c.scheduler_interval_ms,
             Config::default().scheduler_interval_ms
         );
+        assert_eq!(c.ledger, LedgerConfig::default());
     }
 
     #[test]
@@ -136,5 +195,7 @@ mod tests {
         assert!(Config::parse("[approval.tiers.low]\nsteps = []\n", "t").is_err());
         assert!(Config::parse("[approval]\nreview_period = \"3 months\"\n", "t").is_err());
         assert!(Config::parse("[scheduler]\ninterval_ms = 1\n", "t").is_err());
+        assert!(Config::parse("[ledger]\norigin = \"a b\"\n", "t").is_err());
+        assert!(Config::parse("[ledger]\ncheckpoint_interval_ms = 5\n", "t").is_err());
     }
 }

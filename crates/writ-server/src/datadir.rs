@@ -1,9 +1,13 @@
-//! The data directory: the database, the token pepper, and a lock so that only one
-//! Writ process uses it at a time.
+//! The data directory: the database, the token pepper, the ledger's signing key, and
+//! a lock so that only one Writ process uses it at a time.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use writ_store::LedgerKey;
+
+use crate::config::LedgerConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -16,6 +20,8 @@ pub enum DataDirError {
     Locked(PathBuf),
     #[error("`{0}` is damaged: expected 32 bytes of key material")]
     BadPepper(PathBuf),
+    #[error("ledger signing key `{path}`: {message}")]
+    BadLedgerKey { path: PathBuf, message: String },
 }
 
 /// An open, locked data directory.
@@ -121,4 +127,51 @@ impl DataDir {
     pub fn pepper(&self) -> &Pepper {
         &self.pepper
     }
+
+    /// The ledger's signing key: the configured file, which must exist, or
+    /// `<data dir>/ledger-key`, created (mode 0600) at first start.
+    pub fn ledger_key(&self, config: &LedgerConfig) -> Result<LedgerKey, DataDirError> {
+        if let Some(path) = &config.key_file {
+            return read_ledger_key(path);
+        }
+        let path = default_key_path(&self.root);
+        if path.exists() {
+            return read_ledger_key(&path);
+        }
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| io(&path)(std::io::Error::other(format!("no OS randomness: {e}"))))?;
+        let origin = match &config.origin {
+            Some(o) => o.clone(),
+            None => {
+                let mut tag = [0u8; 4];
+                getrandom::fill(&mut tag).map_err(|e| {
+                    io(&path)(std::io::Error::other(format!("no OS randomness: {e}")))
+                })?;
+                format!("writ.local/ledger-{}", hex::encode(tag))
+            }
+        };
+        let key = LedgerKey::from_seed(&origin, seed).map_err(|e| DataDirError::BadLedgerKey {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_private(&path, format!("{}\n", key.to_private_string()).as_bytes())
+            .map_err(io(&path))?;
+        tracing::info!(origin = %key.origin(), "created the ledger signing key");
+        Ok(key)
+    }
+}
+
+/// Where a data dir keeps its ledger signing key unless configured otherwise.
+pub fn default_key_path(root: &Path) -> PathBuf {
+    root.join("ledger-key")
+}
+
+/// Reads a ledger signing key file. The key never appears in an error message.
+pub fn read_ledger_key(path: &Path) -> Result<LedgerKey, DataDirError> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    LedgerKey::parse(&text).map_err(|e| DataDirError::BadLedgerKey {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }

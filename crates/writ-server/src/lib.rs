@@ -14,6 +14,7 @@ mod extract;
 pub mod metrics;
 pub mod problem;
 pub mod scheduler;
+pub mod signer;
 pub mod wire;
 
 pub use app::{AppState, Application, ServerError, Settings};

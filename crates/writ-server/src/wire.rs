@@ -643,8 +643,8 @@ pub struct AuditEvent {
     pub kind: String,
     /// The aggregate, e.g. `request:req_…`.
     pub subject: String,
-    /// SHA-256 of the exact ledger leaf bytes.
-    pub leaf_sha256: String,
+    /// RFC 9162 leaf hash of the exact leaf bytes, base64: SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: String,
     /// The decoded event.
     #[schema(value_type = Object)]
     pub event: serde_json::Value,
@@ -668,4 +668,39 @@ pub struct Me {
 pub struct Health {
     pub status: String,
     pub version: String,
+}
+
+/// One leaf of the ledger's Merkle tree.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LedgerEntry {
+    /// Position in the tree, from 0 (the event's `seq` is `index + 1`).
+    pub index: u64,
+    /// The exact leaf bytes, base64: hash these, never a re-serialisation.
+    pub leaf: String,
+    /// RFC 9162 leaf hash, base64: SHA-256(0x00 ‖ leaf).
+    pub leaf_hash: String,
+    /// The salted personal values the leaf commits to (base64 of canonical JSON);
+    /// absent once they were erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<String>,
+    /// Personal fields whose values were erased; the leaf still commits to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<String>,
+    pub event: AuditEvent,
+}
+
+/// RFC 9162 inclusion proof: the sibling hashes from the leaf up, base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    pub proof: Vec<String>,
+}
+
+/// RFC 9162 consistency proof between two tree sizes, base64 hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub old: u64,
+    pub new: u64,
+    pub proof: Vec<String>,
 }

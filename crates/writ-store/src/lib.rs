@@ -16,6 +16,8 @@ use writ_core::{
 };
 
 pub mod sqlite;
+
+pub use writ_ledger::{Checkpoint, Hash, LedgerKey};
 mod system;
 
 pub use system::{RandomIds, SystemClock};
@@ -105,11 +107,22 @@ pub struct GrantFilter {
     pub limit: u32,
 }
 
-/// One ledger entry: its exact leaf bytes and what they decode to.
+/// One ledger entry: its exact leaf bytes, the personal values the leaf commits to
+/// (absent once erased), and what they decode to.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub leaf: Vec<u8>,
+    pub personal: Option<Vec<u8>>,
     pub recorded: Recorded,
+    /// Paths of personal fields whose values were erased; the leaf still commits to them.
+    pub erased: Vec<String>,
+}
+
+impl StoredEvent {
+    /// The entry's position in the Merkle tree (0-based; `seq` starts at 1).
+    pub fn index(&self) -> u64 {
+        self.recorded.seq - 1
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,4 +166,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Ledger entries about one subject (`request:req_…`), in order.
     async fn events_of(&self, subject: &str) -> Result<Vec<StoredEvent>, StoreError>;
     async fn stats(&self) -> Result<Stats, StoreError>;
+
+    /// The number of leaves in the ledger's Merkle tree (= events).
+    async fn ledger_size(&self) -> Result<u64, StoreError>;
+    /// The leaf at `index` (0-based).
+    async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEvent>, StoreError>;
+    /// The root of the tree over the first `size` leaves; `size` must not exceed the ledger.
+    async fn ledger_root(&self, size: u64) -> Result<Hash, StoreError>;
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// RFC 9162 consistency proof from the tree of `old` leaves to the tree of `new`.
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
+    /// The most recent signed checkpoint note, if any was signed.
+    async fn latest_checkpoint(&self) -> Result<Option<String>, StoreError>;
+    /// Signs the current tree head with `key` and stores the checkpoint, unless that
+    /// size is already signed — then the stored one is returned. Never two roots for
+    /// one size.
+    async fn sign_checkpoint(&self, key: Arc<LedgerKey>) -> Result<Checkpoint, StoreError>;
 }

@@ -1270,14 +1270,18 @@ pub async fn ledger_integrity(store: &dyn Store, clock: &ManualClock) {
         );
     }
     for e in &events {
-        let decoded = Recorded::decode(&e.leaf).expect("every leaf decodes");
-        assert_eq!(decoded, e.recorded, "entry {}", e.recorded.seq);
-        assert_eq!(
-            e.recorded.encode().unwrap(),
-            e.leaf,
-            "entry {} re-encodes to its exact leaf",
-            e.recorded.seq
-        );
+        let opened = Recorded::open(&e.leaf, e.personal.as_deref()).expect("every leaf opens");
+        assert_eq!(opened.recorded, e.recorded, "entry {}", e.recorded.seq);
+        assert!(opened.erased.is_empty());
+        // Personal values stay beside the leaf, never in it.
+        if let writ_core::Event::RequestSubmitted { request, .. } = &e.recorded.event {
+            let text = request.justification.as_str().as_bytes();
+            assert!(
+                !e.leaf.windows(text.len()).any(|w| w == text),
+                "entry {} carries its justification in clear",
+                e.recorded.seq
+            );
+        }
         // Subjects index the ledger: every event is found under its own subject.
         let of = store.events_of(&e.recorded.event.subject()).await.unwrap();
         assert!(

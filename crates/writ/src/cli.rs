@@ -15,7 +15,9 @@ use writ_core::{
 };
 use writ_server::datadir::DataDir;
 use writ_server::wire::{CancelBody, ConstraintsBody, DecisionBody, NewRequest, NewToken};
-use writ_store::sqlite::{ProjectionCheck, SqliteStore, check_projections, rebuild};
+use writ_store::sqlite::{
+    ProjectionCheck, SqliteStore, check_projections, erase_identity, rebuild,
+};
 use writ_store::{Envelope, RandomIds, Store, SystemClock};
 
 use crate::{output, serve};
@@ -92,9 +94,14 @@ enum Cmd {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
-    /// The audit log.
+    /// The audit log, and offline verification of a data directory.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The verifiable ledger: signed checkpoints, leaves, inclusion and consistency proofs.
+    #[command(subcommand)]
+    Ledger(LedgerCmd),
+    /// Evidence bundles: `writ evidence <request|grant> -o FILE`, `writ evidence verify FILE --key K`.
+    Evidence(EvidenceArgs),
     /// The approval policy in force.
     Policy,
     /// Offline administration of a data directory (server stopped).
@@ -235,6 +242,70 @@ enum AuditCmd {
         #[arg(long)]
         all: bool,
     },
+    /// Verify the data directory offline: every leaf hash, the Merkle tree, every signed
+    /// checkpoint, and every projection row replayed from the ledger. Exits non-zero on
+    /// any divergence.
+    Verify {
+        /// The verifier key to trust (`name+id+base64`, or a file holding it). Default:
+        /// the data directory's own signing key, which proves less.
+        #[arg(long)]
+        key: Option<String>,
+        /// A signed checkpoint saved earlier: also prove the log extends it.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCmd {
+    /// Print the latest signed checkpoint (or, with --sign, one signed now).
+    Checkpoint {
+        #[arg(long)]
+        sign: bool,
+    },
+    /// Print the verifier key for checkpoints.
+    Key,
+    /// Show one leaf: its exact bytes (base64), leaf hash and decoded event.
+    Entry { index: u64 },
+    /// RFC 9162 inclusion proof of a leaf (default size: the latest checkpoint's).
+    Prove {
+        #[arg(long)]
+        index: u64,
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// RFC 9162 consistency proof between two tree sizes.
+    Consistency {
+        #[arg(long)]
+        old: u64,
+        #[arg(long)]
+        new: Option<u64>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct EvidenceArgs {
+    #[command(subcommand)]
+    verify: Option<EvidenceCmd>,
+    /// A request (`req_…`) or grant (`grt_…`) id.
+    #[arg(required = true)]
+    id: Option<String>,
+    /// Where to write the bundle.
+    #[arg(short = 'o', long, required = true)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCmd {
+    /// Check a bundle with no database and say who requested, who approved under which
+    /// authority, and when access started and ended.
+    Verify {
+        file: PathBuf,
+        /// The verifier key to trust (`name+id+base64`, or a file holding it).
+        #[arg(long)]
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +319,10 @@ enum AdminCmd {
         #[arg(long)]
         display_name: Option<String>,
     },
+    /// Erase every personal value about an identity (names, email, justifications,
+    /// comments, reasons) without touching the ledger's leaves; the tree and every
+    /// checkpoint stay valid.
+    Erase { identity: String },
     /// Rebuild every projection table from the ledger (or, with --check, compare only).
     Rebuild {
         #[arg(long)]
@@ -300,6 +375,16 @@ impl Cli {
             );
         }
         Ok(Client::new(&self.server, token)?)
+    }
+
+    /// A client for public endpoints (the checkpoint, the verifier key): credentials
+    /// are used when given, not required.
+    fn public_client(&self) -> anyhow::Result<Client> {
+        match self.client() {
+            Ok(c) => Ok(c),
+            Err(_) if self.as_persona.is_none() => Ok(Client::new(&self.server, None)?),
+            Err(e) => Err(e),
+        }
     }
 
     async fn me(&self, client: &Client) -> anyhow::Result<String> {
@@ -492,6 +577,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             output::print(json, &events, || output::audit(&events))?;
         }
+        Cmd::Audit(AuditCmd::Verify { key, checkpoint }) => {
+            return crate::audit::verify(
+                &cli.data_dir,
+                key.as_deref(),
+                checkpoint.as_deref(),
+                json,
+            );
+        }
+        Cmd::Ledger(cmd) => {
+            let client = match cmd {
+                LedgerCmd::Key | LedgerCmd::Checkpoint { sign: false } => cli.public_client()?,
+                _ => cli.client()?,
+            };
+            match cmd {
+                LedgerCmd::Checkpoint { sign } => print!("{}", client.checkpoint(*sign).await?),
+                LedgerCmd::Key => println!("{}", client.ledger_key().await?),
+                LedgerCmd::Entry { index } => {
+                    let e = client.ledger_entry(*index).await?;
+                    output::print(json, &e, || output::ledger_entry(&e))?;
+                }
+                LedgerCmd::Prove { index, size } => {
+                    let p = client.inclusion_proof(*index, *size).await?;
+                    output::print(json, &p, || {
+                        output::proof(
+                            &p.proof,
+                            &format!(
+                                "inclusion of leaf {} in the tree of {} entries",
+                                p.index, p.size
+                            ),
+                        )
+                    })?;
+                }
+                LedgerCmd::Consistency { old, new } => {
+                    let p = client.consistency_proof(*old, *new).await?;
+                    output::print(json, &p, || {
+                        output::proof(
+                            &p.proof,
+                            &format!(
+                                "the tree of {} entries extends the tree of {}",
+                                p.new, p.old
+                            ),
+                        )
+                    })?;
+                }
+            }
+        }
+        Cmd::Evidence(args) => match (&args.verify, &args.id, &args.output) {
+            (Some(EvidenceCmd::Verify { file, key }), _, _) => {
+                return crate::audit::verify_evidence(file, key, json);
+            }
+            (None, Some(id), Some(out)) => {
+                crate::audit::export_evidence(&cli.client()?, id, out).await?;
+            }
+            _ => bail!(
+                "usage: writ evidence <request|grant id> -o FILE, or writ evidence verify FILE --key KEY"
+            ),
+        },
         Cmd::Policy => {
             let p = cli.client()?.policy().await?;
             output::print(json, &p, || {
@@ -546,6 +688,19 @@ async fn admin(cli: &Cli, cmd: &AdminCmd) -> anyhow::Result<ExitCode> {
                 "Rebuilt every projection from {} ledger events",
                 report.events
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCmd::Erase { identity } => {
+            let who = Name::parse(identity).map_err(|e| anyhow!(e))?;
+            let r = erase_identity(&dir.database(), &who, &SystemClock)?;
+            match r.recorded_as {
+                Some(seq) => println!(
+                    "Erased {} personal value(s) about `{who}` from {} ledger entries; recorded as entry {seq}. \
+                     No leaf changed: the tree and every signed checkpoint still verify.",
+                    r.fields, r.entries
+                ),
+                None => println!("Nothing left to erase about `{who}`."),
+            }
             Ok(ExitCode::SUCCESS)
         }
         AdminCmd::Init {

@@ -6,9 +6,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use writ_server::Problem;
 use writ_server::wire::{
-    AuditPage, CancelBody, DecisionBody, EntitlementBody, EntitlementList, GrantList, GrantView,
-    IdentityBody, IdentityList, IssuedToken, Me, NewRequest, NewToken, RequestList, RequestView,
-    RevokeBody, SystemBody, SystemList, TokenList, TokenView,
+    AuditPage, CancelBody, ConsistencyProof, DecisionBody, EntitlementBody, EntitlementList,
+    GrantList, GrantView, IdentityBody, IdentityList, InclusionProof, IssuedToken, LedgerEntry, Me,
+    NewRequest, NewToken, RequestList, RequestView, RevokeBody, SystemBody, SystemList, TokenList,
+    TokenView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -356,6 +357,60 @@ impl Client {
 
     pub async fn policy(&self) -> Result<serde_json::Value, ClientError> {
         self.get("/api/v1/policy").await
+    }
+
+    async fn text(&self, method: Method, path: &str) -> Result<String, ClientError> {
+        let res = self.raw(method, path, None, None).await?;
+        if (200..300).contains(&res.status) {
+            return String::from_utf8(res.body).map_err(|e| ClientError::Decode(e.to_string()));
+        }
+        decode::<serde_json::Value>(res).map(|_| String::new())
+    }
+
+    /// The latest signed checkpoint note; with `sign`, one signed now.
+    pub async fn checkpoint(&self, sign: bool) -> Result<String, ClientError> {
+        let method = if sign { Method::POST } else { Method::GET };
+        self.text(method, "/api/v1/ledger/checkpoint").await
+    }
+
+    /// The verifier key string for checkpoints.
+    pub async fn ledger_key(&self) -> Result<String, ClientError> {
+        Ok(self
+            .text(Method::GET, "/api/v1/ledger/key")
+            .await?
+            .trim_end()
+            .to_owned())
+    }
+
+    pub async fn ledger_entry(&self, index: u64) -> Result<LedgerEntry, ClientError> {
+        self.get(&format!("/api/v1/ledger/entries/{index}")).await
+    }
+
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<InclusionProof, ClientError> {
+        let size = size.map(|s| format!("&size={s}")).unwrap_or_default();
+        self.get(&format!(
+            "/api/v1/ledger/proof/inclusion?index={index}{size}"
+        ))
+        .await
+    }
+
+    pub async fn consistency_proof(
+        &self,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<ConsistencyProof, ClientError> {
+        let new = new.map(|n| format!("&new={n}")).unwrap_or_default();
+        self.get(&format!("/api/v1/ledger/proof/consistency?old={old}{new}"))
+            .await
+    }
+
+    /// The evidence bundle of a request or grant, as the server wrote it.
+    pub async fn evidence(&self, id: &str) -> Result<serde_json::Value, ClientError> {
+        self.get(&format!("/api/v1/evidence/{}", seg(id))).await
     }
 }
 

@@ -5,7 +5,8 @@ use std::fmt::Write;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use writ_server::wire::{
-    AuditEvent, EntitlementBody, GrantView, IdentityBody, RequestView, SystemBody, TokenView,
+    AuditEvent, EntitlementBody, GrantView, IdentityBody, LedgerEntry, RequestView, SystemBody,
+    TokenView,
 };
 
 pub fn print<T: Serialize>(
@@ -317,4 +318,32 @@ pub fn audit(events: &[AuditEvent]) -> String {
         ]);
     }
     format!("{t}\n")
+}
+
+pub fn ledger_entry(e: &LedgerEntry) -> String {
+    let mut out = format!(
+        "Entry {} (seq {}) · {} · {} by {}\n  subject:   {}\n  leaf hash: {}\n  leaf:      {}\n",
+        e.index,
+        e.event.seq,
+        e.event.at,
+        e.event.kind,
+        e.event.actor,
+        e.event.subject,
+        e.leaf_hash,
+        e.leaf
+    );
+    if !e.erased.is_empty() {
+        out += &format!("  erased:    {}\n", e.erased.join(", "));
+    }
+    out += &serde_json::to_string_pretty(&e.event.event).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+pub fn proof(hashes: &[String], what: &str) -> String {
+    let mut out = format!("Proof of {what}: {} hashes\n", hashes.len());
+    for h in hashes {
+        out += &format!("  {h}\n");
+    }
+    out
 }

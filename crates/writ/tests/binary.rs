@@ -3,77 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-const WRIT: &str = env!("CARGO_BIN_EXE_writ");
+mod support;
 
-struct Demo {
-    child: Child,
-    url: String,
-}
-
-impl Demo {
-    /// Starts `writ demo` on a free port and reads the address from its first line.
-    fn start(data_dir: &Path) -> Demo {
-        let mut child = Command::new(WRIT)
-            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("WRIT_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let url = first
-            .strip_prefix("Writ is listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .to_owned();
-        // Read the rest of the banner so the demo is seeded before we go on.
-        let mut banner = String::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.starts_with("Press Ctrl-C") {
-                break;
-            }
-        }
-        assert!(banner.contains("alice"), "{banner}");
-        assert!(banner.contains("demo-tokens.json"), "{banner}");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Demo { child, url }
-    }
-
-    fn writ(&self, data_dir: &Path, args: &[&str]) -> Output {
-        Command::new(WRIT)
-            .args(["--server", &self.url, "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env_remove("WRIT_TOKEN")
-            .output()
-            .unwrap()
-    }
-
-    /// Simulates a crash: SIGKILL, no graceful shutdown.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use support::{Demo, WRIT, ok};
 
 #[test]
 fn demo_cli_crash_restart_and_rebuild() {

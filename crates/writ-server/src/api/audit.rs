@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use writ_core::sha256_hex;
 
 use super::{Params, json};
 use crate::app::AppState;
@@ -39,18 +38,7 @@ pub async fn events(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state.store.events(q.after.unwrap_or(0), limit).await?;
     let full = rows.len() == limit as usize;
-    let events: Vec<AuditEvent> = rows
-        .iter()
-        .map(|e| AuditEvent {
-            seq: e.recorded.seq,
-            at: e.recorded.at.to_rfc3339(),
-            actor: e.recorded.actor.to_string(),
-            kind: e.recorded.event.kind().to_owned(),
-            subject: e.recorded.event.subject(),
-            leaf_sha256: sha256_hex(&e.leaf),
-            event: serde_json::to_value(&e.recorded.event).unwrap_or_default(),
-        })
-        .collect();
+    let events: Vec<AuditEvent> = rows.iter().map(super::ledger::audit_event).collect();
     let next_after = if full {
         events.last().map(|e| e.seq)
     } else {

@@ -3,6 +3,7 @@
 mod audit;
 mod catalog;
 mod grants;
+mod ledger;
 pub mod meta;
 mod requests;
 mod tokens;
@@ -67,6 +68,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::issue))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::events))
+        .routes(routes!(ledger::checkpoint, ledger::sign_now))
+        .routes(routes!(ledger::key))
+        .routes(routes!(ledger::entry))
+        .routes(routes!(ledger::inclusion))
+        .routes(routes!(ledger::consistency))
+        .routes(routes!(ledger::evidence))
         .routes(routes!(meta::me))
         .routes(routes!(meta::policy))
 }

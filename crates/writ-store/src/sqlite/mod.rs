@@ -5,10 +5,13 @@
 //! thread cost 6× the throughput. See ARCHITECTURE.md for the figures.
 
 pub mod baseline;
+mod erase;
+mod ledger;
 mod project;
 mod rebuild;
 mod rows;
 mod schema;
+mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,14 +26,17 @@ use writ_core::{
     Timestamp, Token, TokenId,
 };
 
+pub use erase::{EraseReport, erase_identity};
 pub use rebuild::{
     Dump, ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild,
 };
 use rows::{DbError, DbResult};
 pub use schema::PROJECTION_TABLES;
+pub use verify::{Divergence, Phase, Verdict, VerifyOptions, VerifyReport, verify};
 
 use crate::{
-    Envelope, ExecError, GrantFilter, Outcome, RequestFilter, Stats, Store, StoreError, StoredEvent,
+    Checkpoint, Envelope, ExecError, GrantFilter, Hash, LedgerKey, Outcome, RequestFilter, Stats,
+    Store, StoreError, StoredEvent,
 };
 
 const READERS: usize = 4;
@@ -123,6 +129,28 @@ fn spawn_checkpointer(
 pub fn open_offline(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = open_connection(path, true).map_err(StoreError::from)?;
     schema::migrate(&mut conn).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(conn)
+}
+
+/// Opens an existing database read-only, without migrating it, for verification.
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::NotFound(format!(
+            "no database at `{}`",
+            path.display()
+        )));
+    }
+    let conn = open_connection(path, false).map_err(StoreError::from)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    if version < schema::LEDGER_SCHEMA {
+        return Err(StoreError::Other(format!(
+            "the database has schema version {version}, older than the verifiable ledger \
+             ({}); start Writ on it once to migrate",
+            schema::LEDGER_SCHEMA
+        )));
+    }
     Ok(conn)
 }
 
@@ -261,16 +289,22 @@ impl Drop for SqliteStore {
     }
 }
 
-fn stored(seq: i64, leaf: Vec<u8>) -> DbResult<StoredEvent> {
-    let recorded = Recorded::decode(&leaf)
+fn stored(seq: i64, leaf: Vec<u8>, personal: Option<Vec<u8>>) -> DbResult<StoredEvent> {
+    let opened = Recorded::open(&leaf, personal.as_deref())
         .map_err(|e| DbError::Corrupt(format!("ledger entry {seq}: {e}")))?;
+    let recorded = opened.recorded;
     if recorded.seq != seq as u64 {
         return Err(DbError::Corrupt(format!(
             "ledger entry {seq} says it is entry {}",
             recorded.seq
         )));
     }
-    Ok(StoredEvent { leaf, recorded })
+    Ok(StoredEvent {
+        leaf,
+        personal,
+        recorded,
+        erased: opened.erased,
+    })
 }
 
 fn collect_events(
@@ -282,7 +316,7 @@ fn collect_events(
     let mut rows = stmt.query(p)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(stored(r.get(0)?, r.get(1)?)?);
+        out.push(stored(r.get(0)?, r.get(1)?, r.get(2)?)?);
     }
     Ok(out)
 }
@@ -442,7 +476,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             collect_events(
                 c,
-                "SELECT seq, leaf FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, leaf, personal FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 params![after as i64, limit.clamp(1, 10_000)],
             )
         })
@@ -454,11 +488,57 @@ impl Store for SqliteStore {
         self.read(move |c| {
             collect_events(
                 c,
-                "SELECT seq, leaf FROM events WHERE subject = ?1 ORDER BY seq",
+                "SELECT seq, leaf, personal FROM events WHERE subject = ?1 ORDER BY seq",
                 params![subject],
             )
         })
         .await
+    }
+
+    async fn ledger_size(&self) -> Result<u64, StoreError> {
+        self.read(ledger::size).await
+    }
+
+    async fn ledger_entry(&self, index: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.read(move |c| {
+            Ok(collect_events(
+                c,
+                "SELECT seq, leaf, personal FROM events WHERE seq = ?1",
+                params![index as i64 + 1],
+            )?
+            .pop())
+        })
+        .await
+    }
+
+    async fn ledger_root(&self, size: u64) -> Result<Hash, StoreError> {
+        self.read(move |c| ledger::root(c, size)).await
+    }
+
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(move |c| ledger::inclusion_proof(c, index, size))
+            .await
+    }
+
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(move |c| ledger::consistency_proof(c, old, new))
+            .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<String>, StoreError> {
+        self.read(|c| Ok(ledger::latest_checkpoint(c)?.map(|c| c.note)))
+            .await
+    }
+
+    async fn sign_checkpoint(&self, key: Arc<LedgerKey>) -> Result<Checkpoint, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(writer::Job::Checkpoint { key, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {

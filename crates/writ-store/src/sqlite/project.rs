@@ -12,10 +12,11 @@ use writ_core::{Event, Grant, Recorded, Request};
 
 use super::rows::{self, DbError, DbResult};
 
-/// Appends one ledger row with its exact leaf bytes.
-pub fn append(conn: &Connection, rec: &Recorded, leaf: &[u8]) -> DbResult<()> {
+/// Appends one ledger row with its exact leaf bytes and the personal values the leaf
+/// commits to.
+pub fn append(conn: &Connection, rec: &Recorded, leaf: &[u8], personal: &[u8]) -> DbResult<()> {
     conn.prepare_cached(
-        "INSERT INTO events (seq, at, kind, actor, subject, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (seq, at, kind, actor, subject, leaf, personal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         rec.seq as i64,
@@ -24,6 +25,7 @@ pub fn append(conn: &Connection, rec: &Recorded, leaf: &[u8]) -> DbResult<()> {
         rec.actor.to_string(),
         rec.event.subject(),
         leaf,
+        personal,
     ])?;
     Ok(())
 }
@@ -118,6 +120,8 @@ impl Projector {
                 rows::update_grant_end(conn, &g)?;
                 self.grants.insert(grant.to_string(), g);
             }
+            // The erased values left the projections when they were rebuilt.
+            Event::PersonalDataErased { .. } => {}
         }
         Ok(())
     }

@@ -6,10 +6,12 @@ use std::path::Path;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::schema::migrate;
+
 use super::project::Projector;
 use super::rows::{DbError, DbResult};
 use super::schema::PROJECTIONS;
-use super::{open_offline, stored};
+use super::{open_offline, open_read_only, stored};
 use crate::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +35,19 @@ pub enum ProjectionCheck {
     },
 }
 
-/// Replays every ledger entry, in order, into empty projection tables.
-fn replay(conn: &Connection) -> DbResult<u64> {
+/// Replays every ledger entry of `source`, in order, into the empty projection tables
+/// of `target` (which may be the same connection).
+pub(super) fn replay(
+    source: &Connection,
+    target: &Connection,
+    progress: &mut dyn FnMut(u64),
+) -> DbResult<u64> {
     for (table, _) in PROJECTIONS {
-        conn.execute(&format!("DELETE FROM {table}"), [])?;
+        target.execute(&format!("DELETE FROM {table}"), [])?;
     }
     let mut projector = Projector::default();
-    let mut stmt =
-        conn.prepare("SELECT seq, at, kind, actor, subject, leaf FROM events ORDER BY seq")?;
+    let mut stmt = source
+        .prepare("SELECT seq, at, kind, actor, subject, leaf, personal FROM events ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     let mut expected = 1i64;
     while let Some(r) = rows.next()? {
@@ -50,7 +57,7 @@ fn replay(conn: &Connection) -> DbResult<u64> {
                 "ledger entry {expected} is missing (next entry is {seq})"
             )));
         }
-        let ev = stored(seq, r.get(5)?)?;
+        let ev = stored(seq, r.get(5)?, r.get(6)?)?;
         let rec = &ev.recorded;
         let columns_match = r.get::<_, i64>(1)? == rec.at.millis()
             && r.get::<_, String>(2)? == rec.event.kind()
@@ -61,9 +68,10 @@ fn replay(conn: &Connection) -> DbResult<u64> {
                 "ledger entry {seq}: index columns disagree with the leaf"
             )));
         }
-        projector.project(conn, rec)?;
+        projector.project(target, rec)?;
         if seq % 10_000 == 0 {
             projector.forget();
+            progress(seq as u64);
         }
         expected += 1;
     }
@@ -119,22 +127,33 @@ pub fn rebuild(path: &Path) -> Result<RebuildReport, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Exclusive)
         .map_err(|e| StoreError::Other(e.to_string()))?;
-    let events = replay(&tx)?;
+    let events = replay(&tx, &tx, &mut |_| {})?;
     tx.commit().map_err(|e| StoreError::Other(e.to_string()))?;
     Ok(RebuildReport { events })
 }
 
-/// Replays the ledger in a transaction that is rolled back, and compares the result
-/// with the live projection tables. Changes nothing.
+/// Replays the ledger into a fresh in-memory database and compares the result with
+/// the live projection tables. Reads the data dir only, in one snapshot, so it can run
+/// beside a live server.
 pub fn check_projections(path: &Path) -> Result<ProjectionCheck, StoreError> {
-    let mut conn = open_offline(path)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Exclusive)
+    let conn = open_read_only(path)?;
+    let snapshot = conn
+        .unchecked_transaction()
         .map_err(|e| StoreError::Other(e.to_string()))?;
-    let live = dump_projections(&tx)?;
-    let events = replay(&tx)?;
+    Ok(compare_replayed(&snapshot, &mut |_| {})?)
+}
+
+/// Replays `source`'s ledger into memory and compares with `source`'s projections.
+pub(super) fn compare_replayed(
+    source: &Connection,
+    progress: &mut dyn FnMut(u64),
+) -> DbResult<ProjectionCheck> {
+    let mut fresh = Connection::open_in_memory()?;
+    migrate(&mut fresh)?;
+    let tx = fresh.transaction()?;
+    let events = replay(source, &tx, progress)?;
+    let live = dump_projections(source)?;
     let replayed = dump_projections(&tx)?;
-    drop(tx); // rolls back
     // Walk both dumps in (table, key) order: the first key whose rows differ, or that
     // only one side has, is the divergence.
     let keys: std::collections::BTreeSet<&(usize, String)> =

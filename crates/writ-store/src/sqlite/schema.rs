@@ -3,6 +3,9 @@
 
 use rusqlite::Connection;
 
+/// The first schema version with the Merkle tree and checkpoints.
+pub const LEDGER_SCHEMA: i64 = 2;
+
 const MIGRATIONS: &[&str] = &[
     // 1: ledger, projections, idempotency keys.
     r#"
@@ -116,6 +119,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (actor, key)
     );
     "#,
+    // 2: the verifiable ledger. `personal` holds the salted personal values the leaf
+    // commits to (erasable without touching the leaf); `tree` the Merkle tree's stored
+    // hashes in Go tlog's layout (leaf and complete-subtree hashes, two per leaf);
+    // `checkpoints` every signed tree head, one per size.
+    r#"
+    ALTER TABLE events ADD COLUMN personal BLOB;
+
+    CREATE TABLE tree (
+        idx  INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL CHECK (length(hash) = 32)
+    );
+
+    CREATE TABLE checkpoints (
+        size      INTEGER PRIMARY KEY,
+        root      BLOB NOT NULL CHECK (length(root) = 32),
+        note      TEXT NOT NULL,
+        signed_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
@@ -175,6 +197,11 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i as i64 + 1 == LEDGER_SCHEMA {
+            // Events written before the ledger had a tree get theirs now.
+            super::ledger::backfill(&tx)
+                .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }

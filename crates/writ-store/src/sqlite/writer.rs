@@ -16,7 +16,10 @@ use writ_core::{
     ApprovalPolicy, Clock, Ctx, Event, IdGen, Org, PairState, Recorded, Refusal, Timestamp, decide,
 };
 
+use writ_ledger::{Checkpoint, LedgerKey};
+
 use super::Shared;
+use super::ledger;
 use super::project::{self, Projector};
 use super::rows::{self, DbResult};
 use crate::{Envelope, ExecError, IdempotentRecord, Outcome, StoreError};
@@ -38,6 +41,11 @@ pub enum Job {
         body: Vec<u8>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Signs the tree as it stands after the jobs before it in the batch.
+    Checkpoint {
+        key: Arc<LedgerKey>,
+        reply: oneshot::Sender<Result<Checkpoint, StoreError>>,
+    },
 }
 
 /// What the writer knows between commands; cheap to snapshot (reference counted).
@@ -48,6 +56,8 @@ pub struct State {
     pub active_policy: Option<String>,
     pub next_seq: u64,
     pub last_at: Timestamp,
+    /// The largest tree size signed so far; a size is never signed twice.
+    pub signed_size: Option<u64>,
 }
 
 impl State {
@@ -65,7 +75,9 @@ impl State {
             conn.query_row("SELECT MAX(seq), MAX(at) FROM events", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
+        let signed_size = ledger::latest_checkpoint(conn)?.map(|c| c.size);
         Ok(State {
+            signed_size,
             org: Arc::new(org),
             policy: Arc::new(policy),
             active_policy,
@@ -103,6 +115,7 @@ pub struct Writer {
 enum Done {
     Exec(Result<Outcome, ExecError>),
     Saved(Result<(), StoreError>),
+    Signed(Result<Checkpoint, StoreError>),
 }
 
 impl Writer {
@@ -132,6 +145,9 @@ impl Writer {
                             let _ = reply.send(r);
                         }
                         (Job::SaveResponse { reply, .. }, Done::Saved(r)) => {
+                            let _ = reply.send(r);
+                        }
+                        (Job::Checkpoint { reply, .. }, Done::Signed(r)) => {
                             let _ = reply.send(r);
                         }
                         (job, _) => fail(job, &StoreError::Other("writer mixed up replies".into())),
@@ -229,6 +245,9 @@ impl Writer {
                         .map_err(other)?;
                     done.push(Done::Saved(Ok(())));
                 }
+                Job::Checkpoint { key, .. } => {
+                    done.push(Done::Signed(sign(&tx, state, clock.as_ref(), key)?));
+                }
             }
         }
         tx.commit()
@@ -245,7 +264,44 @@ fn fail(job: Job, err: &StoreError) {
         Job::SaveResponse { reply, .. } => {
             let _ = reply.send(Err(err.clone()));
         }
+        Job::Checkpoint { reply, .. } => {
+            let _ = reply.send(Err(err.clone()));
+        }
     }
+}
+
+/// Signs the current tree head unless that size is already signed, in which case the
+/// stored checkpoint is returned: one size, one root, one signature.
+fn sign(
+    conn: &Connection,
+    state: &mut State,
+    clock: &dyn Clock,
+    key: &LedgerKey,
+) -> Result<Result<Checkpoint, StoreError>, StoreError> {
+    let size = state.next_seq - 1;
+    if state.signed_size == Some(size) {
+        let latest = ledger::latest_checkpoint(conn)?
+            .ok_or_else(|| StoreError::Corrupt("the latest checkpoint vanished".into()))?;
+        return Ok(Ok(latest.checkpoint(key.origin())));
+    }
+    let root = ledger::root(conn, size)?;
+    let note = match key.sign_checkpoint(size, root) {
+        Ok(n) => n,
+        Err(e) => {
+            return Ok(Err(StoreError::Other(format!(
+                "cannot sign a checkpoint: {e}"
+            ))));
+        }
+    };
+    let stored = ledger::StoredCheckpoint {
+        size,
+        root,
+        note,
+        signed_at: clock.now().millis(),
+    };
+    ledger::insert_checkpoint(conn, &stored)?;
+    state.signed_size = Some(size);
+    Ok(Ok(stored.checkpoint(key.origin())))
 }
 
 fn db(e: rows::DbError) -> ExecError {
@@ -341,6 +397,16 @@ fn run_command(
     let events = decide(&ctx, &envelope.actor, &envelope.command, ids)?;
 
     let mut recorded = Vec::with_capacity(events.len());
+    // Salts for the personal values each leaf commits to: from the OS's CSPRNG, so a
+    // guess at an erased value can never be confirmed against its commitment.
+    let rng_failed = std::cell::Cell::new(false);
+    let mut salt = || {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            rng_failed.set(true);
+        }
+        b
+    };
     for event in events {
         let rec = Recorded {
             seq: state.next_seq,
@@ -348,10 +414,16 @@ fn run_command(
             actor: envelope.actor.clone(),
             event,
         };
-        let leaf = rec
-            .encode()
+        let sealed = rec
+            .seal(&mut salt)
             .map_err(|e| ExecError::Store(StoreError::Other(e.to_string())))?;
-        project::append(conn, &rec, &leaf).map_err(db)?;
+        if rng_failed.get() {
+            return Err(ExecError::Store(StoreError::Unavailable(
+                "the operating system's random number generator failed".into(),
+            )));
+        }
+        project::append(conn, &rec, &sealed.leaf, &sealed.personal).map_err(db)?;
+        ledger::append_leaf(conn, rec.seq - 1, &sealed.leaf).map_err(db)?;
         projector.project(conn, &rec).map_err(db)?;
         state.absorb(&rec);
         state.next_seq += 1;

@@ -7,6 +7,7 @@ mod common;
 
 mod access;
 mod input;
+mod ledger;
 mod lifecycle;
 mod operations;
 mod rules;

@@ -1,0 +1,98 @@
+//! Running the `writ` binary: the demo server on a free port, and CLI calls to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+pub const WRIT: &str = env!("CARGO_BIN_EXE_writ");
+
+pub struct Demo {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Demo {
+    /// Starts `writ demo` on a free port and reads the address from its first line.
+    pub fn start(data_dir: &Path) -> Demo {
+        Demo::start_with(data_dir, "warn", Stdio::inherit())
+    }
+
+    /// Like [`Demo::start`], logging at `level` to `stderr`.
+    pub fn start_with(data_dir: &Path, level: &str, stderr: Stdio) -> Demo {
+        let mut child = Command::new(WRIT)
+            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("WRIT_LOG", level)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let url = first
+            .strip_prefix("Writ is listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        // Read the rest of the banner so the demo is seeded before we go on.
+        let mut banner = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        assert!(banner.contains("alice"), "{banner}");
+        assert!(banner.contains("demo-tokens.json"), "{banner}");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Demo { child, url }
+    }
+
+    pub fn writ(&self, data_dir: &Path, args: &[&str]) -> Output {
+        Command::new(WRIT)
+            .args(["--server", &self.url, "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env_remove("WRIT_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// Simulates a crash: SIGKILL, no graceful shutdown.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+/// A failed test must not leave a server running (it would hold the test's pipes).
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Runs the binary on a data directory with no server (offline commands).
+pub fn offline(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(WRIT)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("WRIT_TOKEN")
+        .output()
+        .unwrap()
+}
