@@ -45,18 +45,35 @@ pub fn spawn(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     every: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    periodic(every, stop, move || {
+        let (store, clock) = (store.clone(), clock.clone());
+        async move {
+            if let Err(e) = expire_due(store.as_ref(), clock.as_ref()).await {
+                tracing::error!(error = %e, "expiry pass failed; will retry");
+            }
+        }
+    })
+}
+
+/// Runs `pass` every `every` (a late pass delays the next rather than bunching up)
+/// until `stop` changes.
+pub fn periodic<F, Fut>(
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut pass: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = expire_due(store.as_ref(), clock.as_ref()).await {
-                        tracing::error!(error = %e, "expiry pass failed; will retry");
-                    }
-                }
+                _ = tick.tick() => pass().await,
                 _ = stop.changed() => return,
             }
         }

@@ -2,6 +2,7 @@
 //! with the command that produced them; nothing here asserts a speed.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,10 @@ use writ_core::{
     EntitlementRef, Human, Identity, IdentityKind, IdentityStatus, Justification, Name,
     RequestKind, RiskTier, System, SystemKind,
 };
+use writ_ledger::{Hash, LedgerKey};
 use writ_server::wire::{DecisionBody, NewRequest};
 use writ_server::{Application, Config, Settings};
-use writ_store::sqlite::{SqliteStore, baseline};
+use writ_store::sqlite::{SqliteStore, VerifyOptions, baseline, verify};
 use writ_store::{Envelope, Outcome, RandomIds, Store, SystemClock};
 
 use crate::client::Client;
@@ -109,6 +111,23 @@ pub struct StoreReport {
     pub raw_rows: usize,
     pub raw_seconds: f64,
     pub raw_rows_per_second: f64,
+    /// Checkpoints signed while the benchmark ran (one a second when the log grew).
+    pub checkpoints: u64,
+    pub verify: VerifyFigures,
+}
+
+/// `writ audit verify` over the benchmark's database, next to plain SHA-256 over the
+/// same leaf bytes in the same run.
+#[derive(Debug, Serialize)]
+pub struct VerifyFigures {
+    pub leaves: u64,
+    pub megabytes: f64,
+    pub tree_seconds: f64,
+    pub tree_leaves_per_second: f64,
+    pub tree_megabytes_per_second: f64,
+    pub replay_seconds: f64,
+    pub sha256_seconds: f64,
+    pub sha256_megabytes_per_second: f64,
 }
 
 impl fmt::Display for StoreReport {
@@ -145,9 +164,27 @@ impl fmt::Display for StoreReport {
         )?;
         writeln!(
             f,
-            "  rows/s:             {:>10.0}  (store reaches {:.0}% of it while also deciding and projecting)",
+            "  rows/s:             {:>10.0}  (store reaches {:.0}% of it while also deciding, projecting and hashing)",
             self.raw_rows_per_second,
             100.0 * self.events_per_second / self.raw_rows_per_second
+        )?;
+        writeln!(f, "checkpoints signed during the run: {}", self.checkpoints)?;
+        let v = &self.verify;
+        writeln!(
+            f,
+            "audit verify: {} leaves, {:.1} MB; tree {:.2} s = {:.0} leaves/s, {:.1} MB/s; replay {:.2} s",
+            v.leaves,
+            v.megabytes,
+            v.tree_seconds,
+            v.tree_leaves_per_second,
+            v.tree_megabytes_per_second,
+            v.replay_seconds
+        )?;
+        writeln!(
+            f,
+            "  SHA-256 over the same leaves, same run: {:.1} MB/s (verify's tree pass reaches {:.0}% of it)",
+            v.sha256_megabytes_per_second,
+            100.0 * v.tree_megabytes_per_second / v.sha256_megabytes_per_second
         )
     }
 }
@@ -166,6 +203,29 @@ pub async fn store(lifecycles: usize, concurrency: usize) -> anyhow::Result<Stor
     seed(sqlite.as_ref(), concurrency, per_worker).await?;
     let (events0, commits0) = (sqlite.events_appended(), sqlite.commits());
 
+    // Sign a checkpoint every second while the log grows, as the server does.
+    let mut seed_bytes = [0u8; 32];
+    getrandom::fill(&mut seed_bytes).map_err(|e| anyhow!("no OS randomness: {e}"))?;
+    let key = Arc::new(LedgerKey::from_seed("bench.writ.local/ledger", seed_bytes)?);
+    let (stop_signing, mut stopped) = tokio::sync::watch::channel(false);
+    let signer = {
+        let store = sqlite.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let mut signed = 0u64;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if store.sign_checkpoint(key.clone()).await.is_ok() {
+                            signed += 1;
+                        }
+                    }
+                    _ = stopped.changed() => return signed,
+                }
+            }
+        })
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..concurrency {
@@ -180,6 +240,9 @@ pub async fn store(lifecycles: usize, concurrency: usize) -> anyhow::Result<Stor
         commands += t.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let _ = stop_signing.send(true);
+    let checkpoints = signer.await?;
+    sqlite.sign_checkpoint(key.clone()).await?;
     let events = sqlite.events_appended() - events0;
     let transactions = sqlite.commits() - commits0;
     let tail = sqlite.events(0, 10_000).await?;
@@ -196,6 +259,7 @@ pub async fn store(lifecycles: usize, concurrency: usize) -> anyhow::Result<Stor
         per_tx.round() as usize,
     )?;
     let raw_seconds = raw.as_secs_f64();
+    let verify = verify_figures(&dir.path().join("bench.db"), &key.verifier_key())?;
     Ok(StoreReport {
         lifecycles,
         concurrency,
@@ -210,6 +274,88 @@ pub async fn store(lifecycles: usize, concurrency: usize) -> anyhow::Result<Stor
         raw_rows,
         raw_seconds,
         raw_rows_per_second: raw_rows as f64 / raw_seconds,
+        checkpoints,
+        verify,
+    })
+}
+
+fn verify_figures(db: &Path, verifier_key: &str) -> anyhow::Result<VerifyFigures> {
+    let options = VerifyOptions {
+        verifier_key: verifier_key.to_owned(),
+        saved_checkpoint: None,
+    };
+    let report = match verify(db, &options, &mut |_, _, _| {})? {
+        Ok(r) => r,
+        Err(d) => bail!("the benchmark's own ledger does not verify: {}", d.message),
+    };
+    let leaves = baseline::read_leaves(db)?;
+    let started = Instant::now();
+    let mut sink = 0u8;
+    for leaf in &leaves {
+        sink ^= Hash::sha256(leaf).0[0];
+    }
+    let sha256_seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    let megabytes = report.leaf_bytes as f64 / 1e6;
+    let tree_seconds = report.tree_time.as_secs_f64();
+    Ok(VerifyFigures {
+        leaves: report.size,
+        megabytes,
+        tree_seconds,
+        tree_leaves_per_second: report.size as f64 / tree_seconds,
+        tree_megabytes_per_second: megabytes / tree_seconds,
+        replay_seconds: report.replay_time.as_secs_f64(),
+        sha256_seconds,
+        sha256_megabytes_per_second: megabytes / sha256_seconds,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProofReport {
+    pub size: u64,
+    pub build_seconds: f64,
+    pub samples: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+impl fmt::Display for ProofReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "inclusion proofs in a tree of {} leaves (built in {:.1} s): {} random leaves",
+            self.size, self.build_seconds, self.samples
+        )?;
+        writeln!(
+            f,
+            "  p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+            self.p50_us, self.p99_us, self.max_us
+        )
+    }
+}
+
+/// Inclusion-proof latency over a synthetic tree of `size` leaves on disk.
+pub fn proofs(size: u64, samples: usize) -> anyhow::Result<ProofReport> {
+    if size < 2 || samples == 0 {
+        bail!("--size must be at least 2 and --samples positive");
+    }
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("tree.db");
+    let built = baseline::synthetic_tree(&db, size)?;
+    // Warm the page cache as a running server's would be, then measure.
+    baseline::proof_latencies(&db, size, samples.min(1000))?;
+    let mut times = baseline::proof_latencies(&db, size, samples)?;
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    Ok(ProofReport {
+        size,
+        build_seconds: built.as_secs_f64(),
+        samples,
+        p50_us: us(at(0.50)),
+        p99_us: us(at(0.99)),
+        max_us: us(times[times.len() - 1]),
     })
 }
 

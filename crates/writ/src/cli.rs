@@ -332,12 +332,21 @@ enum AdminCmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
-    /// Durable events per second through the store (group commit), next to raw SQLite.
+    /// Durable events per second through the store (group commit, tree hashes, a
+    /// checkpoint a second), next to raw SQLite; then `audit verify` over the result
+    /// next to plain SHA-256.
     Store {
         #[arg(long, default_value_t = 5000)]
         lifecycles: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+    },
+    /// Inclusion-proof latency (p50/p99) in a synthetic on-disk tree of --size leaves.
+    Proofs {
+        #[arg(long, default_value_t = 1_000_000)]
+        size: u64,
+        #[arg(long, default_value_t = 10_000)]
+        samples: usize,
     },
     /// Full lifecycles per second over HTTP (request, two approvals, grant), p50/p99.
     Http {
@@ -647,6 +656,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 concurrency,
             } => {
                 let report = bench::store(*lifecycles, *concurrency).await?;
+                output::print(json, &report, || report.to_string())?;
+            }
+            BenchCmd::Proofs { size, samples } => {
+                let report = bench::proofs(*size, *samples)?;
                 output::print(json, &report, || report.to_string())?;
             }
             BenchCmd::Http {

@@ -22,7 +22,7 @@ use writ_ledger::{Frontier, Hash, open_checkpoint};
 use super::ledger::{self, StoredCheckpoint, to_hash};
 use super::open_read_only;
 use super::rebuild::{ProjectionCheck, compare_replayed};
-use super::rows::DbResult;
+use super::rows::{DbError, DbResult};
 use crate::StoreError;
 
 #[derive(Debug, Clone, Default)]
@@ -102,10 +102,11 @@ pub fn verify(
     let snapshot = conn
         .unchecked_transaction()
         .map_err(|e| StoreError::Other(e.to_string()))?;
-    Ok(verify_snapshot(&snapshot, options, progress)?)
+    Ok(verify_snapshot(path, &snapshot, options, progress)?)
 }
 
 fn verify_snapshot(
+    path: &Path,
     conn: &Connection,
     options: &VerifyOptions,
     progress: &mut dyn FnMut(Phase, u64, u64),
@@ -140,7 +141,7 @@ fn verify_snapshot(
     targets.sort_by_key(|t| t.0);
 
     let started = Instant::now();
-    let (root, leaf_bytes) = match rebuild_tree(conn, total, &targets, progress)? {
+    let (root, leaf_bytes) = match rebuild_tree(path, conn, total, &targets, progress)? {
         Ok(r) => r,
         Err(d) => return Ok(Err(d)),
     };
@@ -149,7 +150,7 @@ fn verify_snapshot(
     let started = Instant::now();
     let check = match compare_replayed(conn, &mut |n| progress(Phase::Replay, n, total)) {
         Ok(c) => c,
-        Err(super::rows::DbError::Corrupt(m)) => {
+        Err(DbError::Corrupt(m)) => {
             return Ok(Err(Box::new(Divergence {
                 index: first_number(&m).map(|seq| seq.saturating_sub(1)),
                 ..Divergence::log(m)
@@ -230,14 +231,62 @@ fn check_signature(c: &StoredCheckpoint, key: &str) -> Result<(), Box<Divergence
 
 /// Streams leaves and stored hashes side by side, rebuilding the tree; checks each
 /// target root when the tree reaches its size.
+/// Leaves as the hashing thread hands them over: sequence number, leaf hash, length.
+type LeafBatch = Vec<(i64, Hash, usize)>;
+
+/// Reads the first `total` leaves on a connection of its own and hashes them, so that
+/// reading and hashing leaves overlaps with reading and checking the stored tree.
+fn hash_leaves(path: &Path, total: u64, out: &std::sync::mpsc::SyncSender<DbResult<LeafBatch>>) {
+    let run = || -> DbResult<()> {
+        let conn = open_read_only(path).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let mut stmt = conn.prepare("SELECT seq, leaf FROM events WHERE seq <= ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([total as i64])?;
+        let mut batch = Vec::with_capacity(LEAF_BATCH);
+        while let Some(r) = rows.next()? {
+            let leaf = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            batch.push((r.get(0)?, writ_ledger::leaf_hash(leaf), leaf.len()));
+            if batch.len() == LEAF_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(LEAF_BATCH));
+                if out.send(Ok(full)).is_err() {
+                    return Ok(()); // the tree side stopped at a divergence
+                }
+            }
+        }
+        let _ = out.send(Ok(batch));
+        Ok(())
+    };
+    if let Err(e) = run() {
+        let _ = out.send(Err(e));
+    }
+}
+
+const LEAF_BATCH: usize = 4096;
+
 fn rebuild_tree(
+    path: &Path,
     conn: &Connection,
     total: u64,
     targets: &[(u64, Hash, Target)],
     progress: &mut dyn FnMut(Phase, u64, u64),
 ) -> DbResult<Result<(Hash, u64), Box<Divergence>>> {
-    let mut leaves = conn.prepare("SELECT seq, leaf FROM events ORDER BY seq")?;
-    let mut leaves = leaves.query([])?;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        scope.spawn(move || hash_leaves(path, total, &tx));
+        let leaves = rx.into_iter().flat_map(|batch| match batch {
+            Ok(b) => b.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        });
+        check_tree(conn, leaves, total, targets, progress)
+    })
+}
+
+fn check_tree(
+    conn: &Connection,
+    mut leaves: impl Iterator<Item = DbResult<(i64, Hash, usize)>>,
+    total: u64,
+    targets: &[(u64, Hash, Target)],
+    progress: &mut dyn FnMut(Phase, u64, u64),
+) -> DbResult<Result<(Hash, u64), Box<Divergence>>> {
     let mut tree = conn.prepare("SELECT idx, hash FROM tree ORDER BY idx")?;
     let mut tree = tree.query([])?;
     let mut frontier = Frontier::new();
@@ -275,9 +324,9 @@ fn rebuild_tree(
         return Ok(Err(d));
     }
 
-    while let Some(r) = leaves.next()? {
+    for leaf in leaves.by_ref() {
+        let (seq, leaf_hash, len) = leaf?;
         let index = frontier.size();
-        let seq: i64 = r.get(0)?;
         if seq as u64 != index + 1 {
             return Ok(Err(Box::new(Divergence::at(
                 index,
@@ -287,12 +336,14 @@ fn rebuild_tree(
                 ),
             ))));
         }
-        let leaf = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-        bytes += leaf.len() as u64;
-        let computed = frontier.push(writ_ledger::leaf_hash(leaf));
+        bytes += len as u64;
+        let computed = frontier.push(leaf_hash);
         for (k, hash) in computed.iter().enumerate() {
             let stored = match tree.next()? {
-                Some(row) => (row.get::<_, i64>(0)? as u64, row.get::<_, Vec<u8>>(1)?),
+                Some(row) => (
+                    row.get::<_, i64>(0)? as u64,
+                    to_hash(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?),
+                ),
                 None => {
                     return Ok(Err(Box::new(Divergence::at(
                         index,
@@ -309,7 +360,7 @@ fn rebuild_tree(
                     ),
                 ))));
             }
-            if to_hash(&stored.1) != Some(*hash) {
+            if stored.1 != Some(*hash) {
                 let what = if k == 0 {
                     "its leaf hash differs from the one stored when it was appended: the entry's \
                      bytes were edited, or entries were swapped"

@@ -288,3 +288,34 @@ async fn an_evidence_bundle_proves_who_asked_who_approved_and_when_access_ended(
             .contains("checkpoint")
     );
 }
+
+#[tokio::test]
+async fn a_configured_signing_key_is_used_and_a_missing_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("ledger-key");
+    let key = writ_ledger::LedgerKey::from_seed("writ.example.com/ledger", [7; 32]).unwrap();
+    std::fs::write(&key_file, key.to_private_string()).unwrap();
+    let mut config = writ_server::Config::default();
+    config.ledger.key_file = Some(key_file.clone());
+    let app = TestApp::spawn_with(config.clone(), false).await;
+    let published = app.anonymous().ledger_key().await.unwrap();
+    assert_eq!(published, key.verifier_key());
+    let note = app.anonymous().checkpoint(false).await.unwrap();
+    assert!(note.starts_with("writ.example.com/ledger\n"), "{note}");
+    assert!(
+        !app.data_dir().join("ledger-key").exists(),
+        "no second key is made"
+    );
+
+    config.ledger.key_file = Some(dir.path().join("absent"));
+    let err = writ_server::Application::build(writ_server::Settings {
+        data_dir: tempfile::tempdir().unwrap().path().to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        config,
+        clock: std::sync::Arc::new(writ_core::ManualClock::new(crate::common::START)),
+        scheduler: false,
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("absent"), "{err}");
+}
