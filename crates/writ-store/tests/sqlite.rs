@@ -724,3 +724,92 @@ fn reorder_seq_first(leaf: &str) -> String {
     let without = leaf.replacen(&format!(r#","seq":{seq}"#), "", 1);
     format!(r#"{{"seq":{seq},{}"#, &without[1..])
 }
+
+/// A data dir written by the last build before the verifiable ledger (schema 1, v1
+/// leaves in clear, no tree): the demo, one approved request with a grant, one
+/// cancelled. Opening it migrates it and builds the tree for every old event.
+#[tokio::test]
+async fn a_schema_1_database_is_upgraded_and_then_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("writ.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/schema1-demo.db"
+        ),
+        &path,
+    )
+    .unwrap();
+    let key = Arc::new(writ_ledger::LedgerKey::from_seed("upgrade.test/ledger", [3; 32]).unwrap());
+    let options = writ_store::sqlite::VerifyOptions {
+        verifier_key: key.verifier_key(),
+        saved_checkpoint: None,
+    };
+    let before = writ_store::sqlite::verify(&path, &options, &mut |_, _, _| {});
+    assert!(
+        before
+            .unwrap_err()
+            .to_string()
+            .contains("start Writ on it once to migrate"),
+        "verify refuses a database without a tree"
+    );
+
+    let clock = Arc::new(ManualClock::new(Timestamp(1_900_000_000_000)));
+    let store = reopen_sqlite(&path, clock.clone(), "u");
+    let old = store.events(0, 10_000).await.unwrap();
+    assert_eq!(old.len(), 50);
+    let submitted = old
+        .iter()
+        .find(|e| e.recorded.event.kind() == "request_submitted")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&submitted.leaf).contains("investigate the billing export"),
+        "old leaves stay exactly as written (v1, in clear)"
+    );
+    // New events are sealed and extend the same tree; sign it.
+    let grant = old
+        .iter()
+        .find_map(|e| match &e.recorded.event {
+            Event::GrantCreated { grant, .. } => Some(grant.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let revoked = match store
+        .execute(by(
+            "ada",
+            Command::RevokeGrant {
+                grant,
+                reason: writ_core::Reason::parse("upgrade test revocation").unwrap(),
+            },
+        ))
+        .await
+        .unwrap()
+    {
+        Outcome::Committed(events) => events,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(revoked[0].seq, 51);
+    let new = store.events(50, 10).await.unwrap();
+    assert!(!String::from_utf8_lossy(&new[0].leaf).contains("upgrade test revocation"));
+    let checkpoint = store.sign_checkpoint(key.clone()).await.unwrap();
+    assert_eq!(checkpoint.size, 51);
+    let proof = store.inclusion_proof(7, 51).await.unwrap();
+    writ_ledger::verify_inclusion(
+        7,
+        51,
+        writ_ledger::leaf_hash(&old[7].leaf),
+        &proof,
+        checkpoint.root,
+    )
+    .unwrap();
+    store.shutdown();
+
+    match writ_store::sqlite::verify(&path, &options, &mut |_, _, _| {}).unwrap() {
+        Ok(r) => {
+            assert_eq!(r.size, 51);
+            assert_eq!(r.checkpoints, 1);
+            assert_eq!(r.root, checkpoint.root);
+        }
+        Err(d) => panic!("{}", d.message),
+    }
+}
