@@ -139,7 +139,10 @@ fn demo_cli_crash_restart_and_rebuild() {
     // Two SIGKILLs later, the tree, the checkpoints and the tables still agree.
     let verified = ok(&support::offline(&data, &["audit", "verify"]));
     assert!(verified.starts_with("OK: "), "{verified}");
-    assert!(verified.contains("signed checkpoint(s) verified"), "{verified}");
+    assert!(
+        verified.contains("signed checkpoint(s) verified"),
+        "{verified}"
+    );
     let rebuilt = Command::new(WRIT)
         .args(["admin", "rebuild", "--data-dir"])
         .arg(&data)

@@ -141,6 +141,9 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         )));
     }
     let conn = open_connection(path, false).map_err(StoreError::from)?;
+    // Verification streams the whole file: map it rather than copy every page.
+    conn.pragma_update(None, "mmap_size", 1i64 << 34)
+        .map_err(|e| StoreError::Other(e.to_string()))?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(|e| StoreError::Other(e.to_string()))?;

@@ -271,7 +271,10 @@ fn rebuild_tree(
 ) -> DbResult<Result<(Hash, u64), Box<Divergence>>> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        scope.spawn(move || hash_leaves(path, total, &tx));
+        std::thread::Builder::new()
+            .name("writ-verify-leaves".into())
+            .spawn_scoped(scope, move || hash_leaves(path, total, &tx))
+            .map_err(|e| DbError::Corrupt(format!("cannot start the hashing thread: {e}")))?;
         let leaves = rx.into_iter().flat_map(|batch| match batch {
             Ok(b) => b.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => vec![Err(e)],
