@@ -17,7 +17,7 @@ use writ_core::{
     RequestStatus, Timestamp,
 };
 use writ_store::sqlite::{
-    ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild,
+    ProjectionCheck, RebuildReport, SqliteStore, check_projections, dump_projections, rebuild,
 };
 use writ_store::{ExecError, Outcome, Store, StoreError, StoredEvent};
 
@@ -812,4 +812,47 @@ async fn a_schema_1_database_is_upgraded_and_then_verifies() {
         }
         Err(d) => panic!("{}", d.message),
     }
+}
+
+#[tokio::test]
+async fn a_restart_with_nothing_new_returns_the_signed_checkpoint_again() {
+    let b = open_sqlite();
+    seed(b.store.as_ref()).await;
+    let key = Arc::new(writ_ledger::LedgerKey::from_seed("restart.test/ledger", [5; 32]).unwrap());
+    let first = b.store.sign_checkpoint(key.clone()).await.unwrap();
+    b.store.shutdown();
+    let store = reopen_sqlite(&b.path, b.clock.clone(), "r");
+    let again = store.sign_checkpoint(key.clone()).await.unwrap();
+    assert_eq!(
+        again, first,
+        "the same size is never signed twice, even after a restart"
+    );
+    store.shutdown();
+}
+
+#[tokio::test]
+async fn a_gap_in_an_old_ledger_stops_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("writ.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/schema1-demo.db"
+        ),
+        &path,
+    )
+    .unwrap();
+    raw(&path)
+        .execute("DELETE FROM events WHERE seq = 7", [])
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_900_000_000_000)));
+    let err = SqliteStore::open(&path, clock, Box::new(TestIds::new("g"))).unwrap_err();
+    assert!(
+        err.to_string().contains("ledger entry 7 is missing"),
+        "{err}"
+    );
+    let version: i64 = raw(&path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1, "the failed migration changed nothing");
 }

@@ -61,7 +61,18 @@ fn fixture() -> Fixture {
         "pg-prod/read-only",
         "investigate the billing export",
     );
-    ok(&demo.writ(&data, &["--as", "priya", "request", "approve", &a]));
+    ok(&demo.writ(
+        &data,
+        &[
+            "--as",
+            "priya",
+            "request",
+            "approve",
+            &a,
+            "--comment",
+            "spoke to alice about it",
+        ],
+    ));
     ok(&demo.writ(&data, &["--as", "carol", "request", "approve", &a]));
     let b = request(
         &demo,
@@ -194,7 +205,7 @@ fn verify_passes_on_an_untouched_log_and_locates_every_kind_of_tampering() {
         params![forged.as_bytes(), seq],
     )
     .unwrap();
-    recompute_tree(&conn);
+    let roots = recompute_tree(&conn);
     drop(conn);
     diverges(
         &f.verify(&d, false),
@@ -203,6 +214,18 @@ fn verify_passes_on_an_untouched_log_and_locates_every_kind_of_tampering() {
             "were changed, removed or reordered",
         ],
     );
+    // ...and rewriting the checkpoint rows' roots does not help: the signed notes
+    // still name the old roots.
+    let conn = db(&d);
+    for (size, root) in &roots {
+        conn.execute(
+            "UPDATE checkpoints SET root = ?1 WHERE size = ?2",
+            params![&root.0[..], *size as i64],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    diverges(&f.verify(&d, false), &["another root than its row says"]);
 
     // 2. An event deleted.
     let d = f.copy("deleted");
@@ -310,6 +333,39 @@ fn a_truncated_and_rewritten_history_is_caught_against_a_saved_checkpoint() {
         &f.verify(&d, true),
         &["entries were removed since it was signed"],
     );
+
+    // Entries cut from the end, their checkpoints too, but not their tree hashes.
+    let d = f.copy("cut-end-tree-kept");
+    let conn = db(&d);
+    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
+        .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE size > ?1", [keep as i64])
+        .unwrap();
+    drop(conn);
+    diverges(
+        &f.verify(&d, false),
+        &[&format!(
+            "the stored tree has hashes beyond its {keep} entries"
+        )],
+    );
+    // Entries and tree cut, but a stored checkpoint still covers them.
+    let d = f.copy("cut-end-checkpoint-kept");
+    let conn = db(&d);
+    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
+        .unwrap();
+    conn.execute(
+        "DELETE FROM tree WHERE idx >= ?1",
+        [writ_ledger::stored_hash_index(0, keep) as i64],
+    )
+    .unwrap();
+    drop(conn);
+    diverges(
+        &f.verify(&d, false),
+        &[&format!(
+            "a checkpoint covers {} entries but the log has {keep}",
+            f.events
+        )],
+    );
 }
 
 #[test]
@@ -366,6 +422,30 @@ fn erasing_a_person_keeps_the_tree_and_every_checkpoint_valid() {
     let out = ok(&offline(&d, &["admin", "erase", "alice"]));
     assert!(out.starts_with("Erased "), "{out}");
     assert!(out.contains("about `alice`"), "{out}");
+    let numbers: Vec<u64> = out
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (fields, entries) = (numbers[0], numbers[1]);
+    assert!(fields > entries, "{out}");
+    let json = offline(&d, &["--json", "audit", "verify", "--key", &f.key]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&json)).unwrap();
+    assert_eq!(
+        v["erased_events"], entries,
+        "verify reports what the erasure recorded"
+    );
+    let recorded: Vec<u8> = db(&d)
+        .query_row(
+            "SELECT leaf FROM events WHERE kind = 'personal_data_erased'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let recorded = String::from_utf8(recorded).unwrap();
+    assert!(
+        recorded.contains(&format!("\"entries\":{entries},\"fields\":{fields}")),
+        "{recorded}"
+    );
 
     let text = ok(&f.verify(&d, true));
     assert!(text.contains("extends the saved checkpoint"), "{text}");
@@ -384,6 +464,32 @@ fn erasing_a_person_keeps_the_tree_and_every_checkpoint_valid() {
         leaks, 0,
         "alice's personal data is gone from ledger and projections"
     );
+    // Comments others wrote on her requests, and her token labels, went with it.
+    let comment: Option<String> = conn
+        .query_row(
+            "SELECT comment FROM request_steps WHERE approver = 'priya' AND decision = 'approve'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(comment.as_deref(), Some(writ_core::ERASED));
+    let stray: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE instr(personal, 'spoke to alice') > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stray, 0);
+    let labels: Vec<String> = conn
+        .prepare("SELECT label FROM tokens WHERE identity = 'alice'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!labels.is_empty());
+    assert!(labels.iter().all(|l| l == writ_core::ERASED), "{labels:?}");
     // Other people's data is untouched.
     let kept: i64 = conn
         .query_row(
@@ -404,7 +510,15 @@ fn erasing_a_person_keeps_the_tree_and_every_checkpoint_valid() {
 
 /// What an attacker with the database would do to hide an edited leaf: recompute
 /// every stored tree hash from the (edited) leaves.
-fn recompute_tree(conn: &Connection) {
+fn recompute_tree(conn: &Connection) -> Vec<(u64, writ_ledger::Hash)> {
+    let sizes: Vec<i64> = conn
+        .prepare("SELECT size FROM checkpoints ORDER BY size")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut roots = Vec::new();
     let leaves: Vec<Vec<u8>> = conn
         .prepare("SELECT leaf FROM events ORDER BY seq")
         .unwrap()
@@ -424,5 +538,9 @@ fn recompute_tree(conn: &Connection) {
             .unwrap();
             idx += 1;
         }
+        if sizes.contains(&(frontier.size() as i64)) {
+            roots.push((frontier.size(), frontier.root()));
+        }
     }
+    roots
 }

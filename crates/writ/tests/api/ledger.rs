@@ -319,3 +319,25 @@ async fn a_configured_signing_key_is_used_and_a_missing_one_stops_the_start() {
     .unwrap_err();
     assert!(err.to_string().contains("absent"), "{err}");
 }
+
+#[tokio::test]
+async fn proofs_default_to_the_latest_signed_checkpoint_not_the_live_size() {
+    let mut config = writ_server::Config::default();
+    // Only the signature at start-up and the ones asked for.
+    config.ledger.checkpoint_interval_ms = 3_600_000;
+    let app = TestApp::spawn_with(config, false).await;
+    let olivia = app.as_("olivia");
+    let key = olivia.ledger_key().await.unwrap();
+    let signed = open_checkpoint(&olivia.checkpoint(true).await.unwrap(), &key).unwrap();
+    app.vpn_grant("alice", "8h").await;
+    assert!(app.event_count().await > signed.size);
+
+    let p = olivia.inclusion_proof(0, None).await.unwrap();
+    assert_eq!(p.size, signed.size);
+    let leaf = B64
+        .decode(olivia.ledger_entry(0).await.unwrap().leaf)
+        .unwrap();
+    verify_inclusion(0, p.size, leaf_hash(&leaf), &hashes(&p.proof), signed.root).unwrap();
+    let c = olivia.consistency_proof(1, None).await.unwrap();
+    assert_eq!(c.new, signed.size);
+}
