@@ -856,3 +856,59 @@ async fn a_gap_in_an_old_ledger_stops_the_upgrade() {
         .unwrap();
     assert_eq!(version, 1, "the failed migration changed nothing");
 }
+
+/// `audit verify` beside a live writer: it checks one consistent snapshot, however
+/// many entries are appended while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_beside_a_live_writer_sees_one_snapshot() {
+    let b = open_sqlite();
+    seed(b.store.as_ref()).await;
+    let key = Arc::new(writ_ledger::LedgerKey::from_seed("live.test/ledger", [9; 32]).unwrap());
+    b.store.sign_checkpoint(key.clone()).await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Several writers, so that entries land between any two reads of the verifier.
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (store, stop) = (b.store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut k = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let who = human(&format!("live{w}x{k}"), None, &[], &[]);
+                    store
+                        .execute(sys(Command::UpsertIdentity { identity: who }))
+                        .await
+                        .unwrap();
+                    k += 1;
+                }
+                k
+            })
+        })
+        .collect();
+    let options = writ_store::sqlite::VerifyOptions {
+        verifier_key: key.verifier_key(),
+        saved_checkpoint: None,
+    };
+    let mut sizes = Vec::new();
+    for _ in 0..20 {
+        let path = b.path.clone();
+        let options = options.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            writ_store::sqlite::verify(&path, &options, &mut |_, _, _| {})
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        match verdict {
+            Ok(r) => sizes.push(r.size),
+            Err(d) => panic!("a live log diverged: {}", d.message),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut appended = 0;
+    for w in writers {
+        appended += w.await.unwrap();
+    }
+    assert!(appended > 0);
+    assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+    b.store.shutdown();
+}
