@@ -201,7 +201,12 @@ pub fn verify(bundle: &Bundle, verifier_key: &str) -> Result<Story, EvidenceErro
         if opened.recorded.seq != i + 1 {
             return Err(entry_err(
                 i,
-                format!("leaf says it is entry {}", opened.recorded.seq),
+                format!(
+                    "leaf says it is seq {} (index {}), not seq {}",
+                    opened.recorded.seq,
+                    opened.recorded.seq.saturating_sub(1),
+                    i + 1
+                ),
             ));
         }
         erased.extend(
@@ -234,6 +239,20 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
             _ => None,
         })
         .ok_or_else(|| story_err("no request submission among the entries"))?;
+    let submissions = events
+        .iter()
+        .filter(|r| matches!(r.event, Event::RequestSubmitted { .. }))
+        .count();
+    if submissions > 1 {
+        return Err(story_err(format!(
+            "the bundle holds {submissions} request submissions; one request per bundle"
+        )));
+    }
+    if !digest_matches(submitted, digest) {
+        return Err(story_err(
+            "the submission's digest does not match its content",
+        ));
+    }
     if subject != format!("request:{}", submitted.id) {
         return Err(story_err(format!(
             "the bundle is about `{subject}` but holds request `{}`",
@@ -272,7 +291,12 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
     for r in events {
         let at = r.at.to_rfc3339();
         match &r.event {
-            Event::PolicyActivated { version, .. } => {
+            Event::PolicyActivated { version, policy } => {
+                if &policy.version() != version {
+                    return Err(story_err(format!(
+                        "the policy text does not hash to its version `{version}`"
+                    )));
+                }
                 if version != &submitted.policy_version {
                     return Err(story_err(format!(
                         "policy `{version}` is not the one the request was submitted under"
@@ -298,6 +322,24 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         "step {step} was decided on a different version of the request"
                     )));
                 }
+                if policy_version != &submitted.policy_version {
+                    return Err(story_err(format!(
+                        "step {step} was decided under policy `{policy_version}`, not the \
+                         request's `{}`",
+                        submitted.policy_version
+                    )));
+                }
+                let expected = (*step as usize)
+                    .checked_sub(1)
+                    .and_then(|i| submitted.steps.get(i));
+                if expected != Some(role) {
+                    return Err(story_err(format!(
+                        "step {step} ({role}) is not a step the request required"
+                    )));
+                }
+                if story.decisions.iter().any(|d| d.step == *step) {
+                    return Err(story_err(format!("step {step} was decided twice")));
+                }
                 story.decisions.push(DecisionFacts {
                     step: *step,
                     role: role.to_string(),
@@ -311,15 +353,37 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
             }
             Event::RequestApproved { request, grant } => {
                 same_request(request, request_id)?;
+                if story.outcome.is_some() {
+                    return Err(story_err("the request was closed twice"));
+                }
+                let approved = story
+                    .decisions
+                    .iter()
+                    .filter(|d| d.decision == "approve")
+                    .count();
+                if approved != submitted.steps.len() || approved != story.decisions.len() {
+                    return Err(story_err(format!(
+                        "the request is recorded as approved, but the bundle shows {approved} \
+                         approvals of {} required steps and {} decisions",
+                        submitted.steps.len(),
+                        story.decisions.len()
+                    )));
+                }
                 grant_id = Some(grant.clone());
                 story.outcome = Some(format!("approved at {at}"));
             }
             Event::RequestDenied { request, step } => {
                 same_request(request, request_id)?;
+                if story.outcome.is_some() {
+                    return Err(story_err("the request was closed twice"));
+                }
                 story.outcome = Some(format!("denied at step {step} at {at}"));
             }
             Event::RequestCancelled { request, reason } => {
                 same_request(request, request_id)?;
+                if story.outcome.is_some() {
+                    return Err(story_err("the request was closed twice"));
+                }
                 story.outcome = Some(match reason {
                     Some(reason) => {
                         format!("cancelled by {} at {at}: {}", r.actor, reason.as_str())
@@ -337,6 +401,11 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                 ..
             } => {
                 same_request(request, request_id)?;
+                if beneficiary != &submitted.beneficiary || entitlement != &submitted.entitlement {
+                    return Err(story_err(format!(
+                        "grant `{grant}` gives {entitlement} to {beneficiary}, not what was requested"
+                    )));
+                }
                 if grant_id.as_ref() != Some(grant) {
                     return Err(story_err(format!(
                         "grant `{grant}` was not the one the approval created"
@@ -383,6 +452,16 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
         }
     }
     Ok(story)
+}
+
+/// Requests submitted before personal data was sealed (encoding v1) carry the digest
+/// of the whole submission; later ones leave the justification out.
+fn digest_matches(submitted: &writ_core::Submission, digest: &str) -> bool {
+    let masked = submitted.digest().ok();
+    let whole = writ_core::canonical_bytes(submitted)
+        .ok()
+        .map(|b| writ_core::sha256_hex(&b));
+    masked.as_deref() == Some(digest) || whole.as_deref() == Some(digest)
 }
 
 fn who(actor: &Actor) -> String {
