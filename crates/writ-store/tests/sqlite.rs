@@ -725,11 +725,8 @@ fn reorder_seq_first(leaf: &str) -> String {
     format!(r#"{{"seq":{seq},{}"#, &without[1..])
 }
 
-/// A data dir written by the last build before the verifiable ledger (schema 1, v1
-/// leaves in clear, no tree): the demo, one approved request with a grant, one
-/// cancelled. Opening it migrates it and builds the tree for every old event.
-#[tokio::test]
-async fn a_schema_1_database_is_upgraded_and_then_verifies() {
+/// A copy of a data dir written by the last build before the verifiable ledger.
+fn schema1_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("writ.db");
     std::fs::copy(
@@ -740,6 +737,15 @@ async fn a_schema_1_database_is_upgraded_and_then_verifies() {
         &path,
     )
     .unwrap();
+    (dir, path)
+}
+
+/// A data dir written by the last build before the verifiable ledger (schema 1, v1
+/// leaves in clear, no tree): the demo, one approved request with a grant, one
+/// cancelled. Opening it migrates it and builds the tree for every old event.
+#[tokio::test]
+async fn a_schema_1_database_is_upgraded_and_then_verifies() {
+    let (_dir, path) = schema1_copy();
     let key = Arc::new(writ_ledger::LedgerKey::from_seed("upgrade.test/ledger", [3; 32]).unwrap());
     let options = writ_store::sqlite::VerifyOptions {
         verifier_key: key.verifier_key(),
@@ -832,16 +838,7 @@ async fn a_restart_with_nothing_new_returns_the_signed_checkpoint_again() {
 
 #[tokio::test]
 async fn a_gap_in_an_old_ledger_stops_the_upgrade() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("writ.db");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/schema1-demo.db"
-        ),
-        &path,
-    )
-    .unwrap();
+    let (_dir, path) = schema1_copy();
     raw(&path)
         .execute("DELETE FROM events WHERE seq = 7", [])
         .unwrap();

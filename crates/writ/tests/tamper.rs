@@ -286,17 +286,7 @@ fn a_truncated_and_rewritten_history_is_caught_against_a_saved_checkpoint() {
     // Cut the log three entries short, tree and checkpoints included, as a thorough
     // attacker would, and rebuild the projections to match.
     let keep = f.events - 3;
-    let conn = db(&d);
-    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
-        .unwrap();
-    conn.execute(
-        "DELETE FROM tree WHERE idx >= ?1",
-        [writ_ledger::stored_hash_index(0, keep) as i64],
-    )
-    .unwrap();
-    conn.execute("DELETE FROM checkpoints WHERE size > ?1", [keep as i64])
-        .unwrap();
-    drop(conn);
+    cut(&d, keep, Cut::Everything);
     ok(&offline(&d, &["admin", "rebuild"]));
     // Then write a different history past the old end, signed by the same server.
     let demo = Demo::start(&d);
@@ -325,10 +315,7 @@ fn a_truncated_and_rewritten_history_is_caught_against_a_saved_checkpoint() {
     );
     // And a log shorter than the saved checkpoint is refused outright.
     let d = f.copy("truncated");
-    let conn = db(&d);
-    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
-        .unwrap();
-    drop(conn);
+    cut(&d, keep, Cut::EventsOnly);
     diverges(
         &f.verify(&d, true),
         &["entries were removed since it was signed"],
@@ -336,12 +323,7 @@ fn a_truncated_and_rewritten_history_is_caught_against_a_saved_checkpoint() {
 
     // Entries cut from the end, their checkpoints too, but not their tree hashes.
     let d = f.copy("cut-end-tree-kept");
-    let conn = db(&d);
-    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
-        .unwrap();
-    conn.execute("DELETE FROM checkpoints WHERE size > ?1", [keep as i64])
-        .unwrap();
-    drop(conn);
+    cut(&d, keep, Cut::KeepTree);
     diverges(
         &f.verify(&d, false),
         &[&format!(
@@ -350,15 +332,7 @@ fn a_truncated_and_rewritten_history_is_caught_against_a_saved_checkpoint() {
     );
     // Entries and tree cut, but a stored checkpoint still covers them.
     let d = f.copy("cut-end-checkpoint-kept");
-    let conn = db(&d);
-    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
-        .unwrap();
-    conn.execute(
-        "DELETE FROM tree WHERE idx >= ?1",
-        [writ_ledger::stored_hash_index(0, keep) as i64],
-    )
-    .unwrap();
-    drop(conn);
+    cut(&d, keep, Cut::KeepCheckpoints);
     diverges(
         &f.verify(&d, false),
         &[&format!(
@@ -506,6 +480,31 @@ fn erasing_a_person_keeps_the_tree_and_every_checkpoint_valid() {
     let unknown = offline(&d, &["admin", "erase", "nobody"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no identity `nobody`"));
+}
+
+/// What an attacker removes from the end of the log past `keep` entries.
+enum Cut {
+    Everything,
+    EventsOnly,
+    KeepTree,
+    KeepCheckpoints,
+}
+
+fn cut(data: &Path, keep: u64, what: Cut) {
+    let conn = db(data);
+    conn.execute("DELETE FROM events WHERE seq > ?1", [keep as i64])
+        .unwrap();
+    if matches!(what, Cut::Everything | Cut::KeepCheckpoints) {
+        conn.execute(
+            "DELETE FROM tree WHERE idx >= ?1",
+            [writ_ledger::stored_hash_index(0, keep) as i64],
+        )
+        .unwrap();
+    }
+    if matches!(what, Cut::Everything | Cut::KeepTree) {
+        conn.execute("DELETE FROM checkpoints WHERE size > ?1", [keep as i64])
+            .unwrap();
+    }
 }
 
 /// What an attacker with the database would do to hide an edited leaf: recompute
