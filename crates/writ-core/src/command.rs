@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Entitlement, System};
+use crate::grant::{JobAction, Receipt};
 use crate::identity::Identity;
 use crate::ids::{GrantId, RequestId, TokenId};
 use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
@@ -110,6 +111,24 @@ pub enum Command {
     ExpireGrant {
         grant: GrantId,
     },
+    /// The provisioning worker reports the target's confirmation.
+    ConfirmProvisioning {
+        grant: GrantId,
+        action: JobAction,
+        receipt: Receipt,
+    },
+    /// The provisioning worker gives a job up: it goes to the dead-letter state.
+    FailProvisioning {
+        grant: GrantId,
+        action: JobAction,
+        attempts: u32,
+        error: String,
+    },
+    /// An admin sends a dead-lettered job back to the worker.
+    RetryProvisioning {
+        grant: GrantId,
+        action: JobAction,
+    },
 }
 
 /// What the store must load before `decide` can judge a command.
@@ -129,7 +148,11 @@ impl Command {
                 request: Some(request.clone()),
                 ..Needs::default()
             },
-            Command::RevokeGrant { grant, .. } | Command::ExpireGrant { grant } => Needs {
+            Command::RevokeGrant { grant, .. }
+            | Command::ExpireGrant { grant }
+            | Command::ConfirmProvisioning { grant, .. }
+            | Command::FailProvisioning { grant, .. }
+            | Command::RetryProvisioning { grant, .. } => Needs {
                 grant: Some(grant.clone()),
                 ..Needs::default()
             },
@@ -166,6 +189,9 @@ impl Command {
             Command::Cancel { .. } => "cancel_request",
             Command::RevokeGrant { .. } => "revoke_grant",
             Command::ExpireGrant { .. } => "expire_grant",
+            Command::ConfirmProvisioning { .. } => "confirm_provisioning",
+            Command::FailProvisioning { .. } => "fail_provisioning",
+            Command::RetryProvisioning { .. } => "retry_provisioning",
         }
     }
 }

@@ -1,9 +1,11 @@
 //! `decide`: a command, judged against the current state, becomes events or a refusal.
 
+use std::collections::BTreeSet;
+
 use crate::command::{Actor, Command};
 use crate::eligibility::{StepEligibility, step_eligibility};
 use crate::event::Event;
-use crate::grant::Grant;
+use crate::grant::{Grant, GrantStatus, JobAction, Receipt};
 use crate::identity::{Identity, IdentityKind, Role};
 use crate::ids::{GrantId, IdGen, RequestId, TokenId};
 use crate::names::Name;
@@ -35,6 +37,9 @@ pub struct Ctx<'a> {
     pub grant: Option<&'a Grant>,
     pub token: Option<&'a Token>,
     pub pair: PairState<'a>,
+    /// Systems whose grants a connector provisions (configured at start-up): their
+    /// grants are pending until the target confirms.
+    pub provisioned_systems: &'a BTreeSet<Name>,
 }
 
 /// The shortest access Writ grants, in seconds: shorter requests are typos.
@@ -399,7 +404,7 @@ pub fn decide(
                     ),
                 ));
             };
-            if !g.is_active() {
+            if !g.is_live() {
                 return Err(Refusal::conflict(
                     "grant-not-active",
                     format!("grant `{grant}` is already {}", g.status.as_str()),
@@ -423,7 +428,7 @@ pub fn decide(
             let g = ctx.grant.ok_or_else(|| {
                 Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
             })?;
-            if !g.is_active() {
+            if !g.is_live() {
                 return Err(Refusal::conflict(
                     "grant-not-active",
                     format!("grant `{grant}` is already {}", g.status.as_str()),
@@ -437,6 +442,134 @@ pub fn decide(
             }
             Ok(vec![Event::GrantExpired {
                 grant: grant.clone(),
+            }])
+        }
+        Command::ConfirmProvisioning {
+            grant,
+            action,
+            receipt,
+        } => confirm_provisioning(ctx, actor, grant, *action, receipt),
+        Command::FailProvisioning {
+            grant,
+            action,
+            attempts,
+            error,
+        } => {
+            let g = provisioned_grant(ctx, actor, grant)?;
+            open_job(g, *action)?;
+            if error.trim().is_empty() || error.len() > 2000 {
+                return Err(Refusal::invalid(
+                    "invalid-error",
+                    "a failed job's error must be 1-2000 bytes",
+                ));
+            }
+            Ok(vec![Event::ProvisioningFailed {
+                grant: grant.clone(),
+                action: *action,
+                attempts: *attempts,
+                error: error.clone(),
+            }])
+        }
+        Command::RetryProvisioning { grant, action } => {
+            require_admin(ctx, actor)?;
+            let g = ctx.grant.ok_or_else(|| {
+                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
+            })?;
+            if g.failed != Some(*action) {
+                return Err(Refusal::conflict(
+                    "job-not-failed",
+                    format!(
+                        "grant `{grant}` has no failed {} job to retry",
+                        action.as_str()
+                    ),
+                ));
+            }
+            Ok(vec![Event::ProvisioningRetried {
+                grant: grant.clone(),
+                action: *action,
+            }])
+        }
+    }
+}
+
+/// The grant a provisioning worker reports on: only Writ itself reports, and only on
+/// grants a connector provisions.
+fn provisioned_grant<'a>(
+    ctx: &Ctx<'a>,
+    actor: &Actor,
+    grant: &GrantId,
+) -> Result<&'a Grant, Refusal> {
+    if !matches!(actor, Actor::System(_)) {
+        return Err(Refusal::forbidden(
+            "provisioner-only",
+            format!("only Writ's provisioning worker reports on `{grant}`'s target system"),
+        ));
+    }
+    let g = ctx
+        .grant
+        .ok_or_else(|| Refusal::not_found("unknown-grant", format!("no grant `{grant}`")))?;
+    if !g.provision {
+        return Err(Refusal::conflict(
+            "not-provisioned",
+            format!("grant `{grant}` is not provisioned by a connector"),
+        ));
+    }
+    Ok(g)
+}
+
+/// Refuses unless `action` is the job `g` has open.
+fn open_job(g: &Grant, action: JobAction) -> Result<(), Refusal> {
+    if g.open_job() == Some(action) {
+        return Ok(());
+    }
+    Err(Refusal::conflict(
+        "no-open-job",
+        format!(
+            "grant `{}` ({}) has no open {} job",
+            g.id,
+            g.status.as_str(),
+            action.as_str()
+        ),
+    ))
+}
+
+fn confirm_provisioning(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    grant: &GrantId,
+    action: JobAction,
+    receipt: &Receipt,
+) -> Result<Vec<Event>, Refusal> {
+    let g = provisioned_grant(ctx, actor, grant)?;
+    receipt
+        .validate()
+        .map_err(|e| Refusal::invalid("invalid-receipt", e))?;
+    match action {
+        // The access can be confirmed even after the grant was revoked: the target
+        // holds it until the deprovision job, queued behind this one, removes it.
+        JobAction::Provision => {
+            let waiting = g.provisioned_at.is_none()
+                && g.deprovisioned_at.is_none()
+                && g.failed != Some(JobAction::Provision);
+            if !waiting {
+                return Err(Refusal::conflict(
+                    "no-open-job",
+                    format!(
+                        "grant `{grant}` ({}) is not waiting for its target to confirm the access",
+                        g.status.as_str()
+                    ),
+                ));
+            }
+            Ok(vec![Event::GrantProvisioned {
+                grant: grant.clone(),
+                receipt: receipt.clone(),
+            }])
+        }
+        JobAction::Deprovision => {
+            open_job(g, JobAction::Deprovision)?;
+            Ok(vec![Event::GrantDeprovisioned {
+                grant: grant.clone(),
+                receipt: receipt.clone(),
             }])
         }
     }
@@ -565,7 +698,7 @@ fn decide_step(
         }
         if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
             && &g.id == old
-            && g.status == crate::grant::GrantStatus::Revoked
+            && matches!(g.status, GrantStatus::Revoked | GrantStatus::Revoking)
         {
             return Err(Refusal::conflict(
                 "renewed-grant-revoked",
@@ -614,10 +747,11 @@ fn decide_step(
                     expires_at,
                     review_by,
                     renews: s.renews.clone(),
+                    provision: ctx.provisioned_systems.contains(&s.entitlement.system),
                 });
                 if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
                     && &g.id == old
-                    && g.is_active()
+                    && g.is_live()
                 {
                     events.push(Event::GrantRenewed {
                         grant: old.clone(),

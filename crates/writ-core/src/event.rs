@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::canonical::{CanonicalError, canonical_bytes};
 use crate::catalog::{Entitlement, System};
 use crate::command::Actor;
+use crate::grant::{JobAction, Receipt};
 use crate::identity::Identity;
 use crate::ids::{GrantId, RequestId, TokenId};
 use crate::names::{Comment, EntitlementRef, Name, Reason};
@@ -94,6 +95,11 @@ pub enum Event {
         expires_at: Timestamp,
         review_by: Timestamp,
         renews: Option<GrantId>,
+        /// A connector provisions the grant: it stays pending until the target confirms.
+        /// Absent (false) on systems without one, and in every leaf written before
+        /// connectors existed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        provision: bool,
     },
     GrantRenewed {
         grant: GrantId,
@@ -106,6 +112,29 @@ pub enum Event {
     },
     GrantExpired {
         grant: GrantId,
+    },
+    /// The target system confirmed the access exists.
+    GrantProvisioned {
+        grant: GrantId,
+        receipt: Receipt,
+    },
+    /// The target system confirmed the access is gone.
+    GrantDeprovisioned {
+        grant: GrantId,
+        receipt: Receipt,
+    },
+    /// A provisioning job failed for good (a permanent error, or every attempt spent);
+    /// it waits in the dead-letter state for an admin's retry.
+    ProvisioningFailed {
+        grant: GrantId,
+        action: JobAction,
+        attempts: u32,
+        error: String,
+    },
+    /// An admin sent a dead-lettered job back to the worker.
+    ProvisioningRetried {
+        grant: GrantId,
+        action: JobAction,
     },
     /// An administrator erased the personal values about `identity` from `entries`
     /// earlier entries. Their leaves, and so the tree, are unchanged.
@@ -135,6 +164,10 @@ impl Event {
             Event::GrantRenewed { .. } => "grant_renewed",
             Event::GrantRevoked { .. } => "grant_revoked",
             Event::GrantExpired { .. } => "grant_expired",
+            Event::GrantProvisioned { .. } => "grant_provisioned",
+            Event::GrantDeprovisioned { .. } => "grant_deprovisioned",
+            Event::ProvisioningFailed { .. } => "provisioning_failed",
+            Event::ProvisioningRetried { .. } => "provisioning_retried",
             Event::PersonalDataErased { .. } => "personal_data_erased",
         }
     }
@@ -158,7 +191,11 @@ impl Event {
             Event::GrantCreated { grant, .. }
             | Event::GrantRenewed { grant, .. }
             | Event::GrantRevoked { grant, .. }
-            | Event::GrantExpired { grant } => format!("grant:{grant}"),
+            | Event::GrantExpired { grant }
+            | Event::GrantProvisioned { grant, .. }
+            | Event::GrantDeprovisioned { grant, .. }
+            | Event::ProvisioningFailed { grant, .. }
+            | Event::ProvisioningRetried { grant, .. } => format!("grant:{grant}"),
             Event::PersonalDataErased { identity, .. } => format!("identity:{identity}"),
         }
     }

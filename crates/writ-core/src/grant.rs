@@ -1,4 +1,9 @@
 //! A grant: access that exists because a request was approved, always with an end.
+//!
+//! On a system with a connector, a grant is `pending` until the target confirms the
+//! access exists (`GrantProvisioned`), and a revoked or expired one is `revoking` /
+//! `expiring` until the target confirms it is gone (`GrantDeprovisioned`). On a system
+//! without one, the decision is the whole story: `active` at once, `revoked` at once.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +15,13 @@ use crate::time::Timestamp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantStatus {
+    /// Approved; the target system has not confirmed the access yet.
+    Pending,
     Active,
+    /// Revoked; the target system has not confirmed the removal yet.
+    Revoking,
+    /// Expired; the target system has not confirmed the removal yet.
+    Expiring,
     Expired,
     Revoked,
     /// Replaced by the grant of an approved renewal; access continued without a gap.
@@ -18,9 +29,22 @@ pub enum GrantStatus {
 }
 
 impl GrantStatus {
+    pub const ALL: [GrantStatus; 7] = [
+        GrantStatus::Pending,
+        GrantStatus::Active,
+        GrantStatus::Revoking,
+        GrantStatus::Expiring,
+        GrantStatus::Expired,
+        GrantStatus::Revoked,
+        GrantStatus::Renewed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            GrantStatus::Pending => "pending",
             GrantStatus::Active => "active",
+            GrantStatus::Revoking => "revoking",
+            GrantStatus::Expiring => "expiring",
             GrantStatus::Expired => "expired",
             GrantStatus::Revoked => "revoked",
             GrantStatus::Renewed => "renewed",
@@ -28,15 +52,80 @@ impl GrantStatus {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        GrantStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is not a grant status: use pending, active, revoking, expiring, expired, revoked or renewed"
+                )
+            })
+    }
+}
+
+/// The two things a provisioning job does to a target system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobAction {
+    /// Make the access exist in the target.
+    Provision,
+    /// Make it disappear.
+    Deprovision,
+}
+
+impl JobAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Provision => "provision",
+            JobAction::Deprovision => "deprovision",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
         match text {
-            "active" => Ok(GrantStatus::Active),
-            "expired" => Ok(GrantStatus::Expired),
-            "revoked" => Ok(GrantStatus::Revoked),
-            "renewed" => Ok(GrantStatus::Renewed),
+            "provision" => Ok(JobAction::Provision),
+            "deprovision" => Ok(JobAction::Deprovision),
             other => Err(format!(
-                "`{other}` is not a grant status: use active, expired, revoked or renewed"
+                "`{other}` is not a provisioning action: use provision or deprovision"
             )),
         }
+    }
+}
+
+/// A target system's confirmation, as the ledger keeps it. Never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The connector that did it (`ldap`, `postgres`, `scim`, `webhook`).
+    pub connector: String,
+    /// What changed: `added`, `already_present`, `removed`, `already_absent`.
+    pub change: String,
+    /// The target's identifier for the account (an LDAP DN, a PostgreSQL role, a SCIM id).
+    pub account_ref: String,
+    /// The target's identifier for the entitlement.
+    pub target_ref: String,
+    pub detail: String,
+}
+
+impl Receipt {
+    /// Receipts come from target systems: bounded, so a chatty target cannot bloat the
+    /// ledger.
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, value, max) in [
+            ("connector", &self.connector, 32),
+            ("change", &self.change, 32),
+            ("account_ref", &self.account_ref, 1024),
+            ("target_ref", &self.target_ref, 1024),
+            ("detail", &self.detail, 1024),
+        ] {
+            if value.len() > max {
+                return Err(format!("receipt {field} is longer than {max} bytes"));
+            }
+        }
+        if self.change.is_empty() {
+            return Err("receipt says nothing about what changed".into());
+        }
+        Ok(())
     }
 }
 
@@ -56,6 +145,14 @@ pub struct Grant {
     pub ended_by: Option<String>,
     pub end_reason: Option<String>,
     pub successor: Option<GrantId>,
+    /// A connector provisions this grant in its target system.
+    pub provision: bool,
+    /// When the target confirmed the access exists.
+    pub provisioned_at: Option<Timestamp>,
+    /// When the target confirmed the access is gone.
+    pub deprovisioned_at: Option<Timestamp>,
+    /// The job that failed for good and waits for an admin's retry, if any.
+    pub failed: Option<JobAction>,
 }
 
 impl Grant {
@@ -70,6 +167,7 @@ impl Grant {
                 expires_at,
                 review_by,
                 renews,
+                provision,
             } => Some(Grant {
                 id: grant.clone(),
                 request: request.clone(),
@@ -79,11 +177,19 @@ impl Grant {
                 expires_at: *expires_at,
                 review_by: *review_by,
                 renews: renews.clone(),
-                status: GrantStatus::Active,
+                status: if *provision {
+                    GrantStatus::Pending
+                } else {
+                    GrantStatus::Active
+                },
                 ended_at: None,
                 ended_by: None,
                 end_reason: None,
                 successor: None,
+                provision: *provision,
+                provisioned_at: None,
+                deprovisioned_at: None,
+                failed: None,
             }),
             _ => None,
         }
@@ -92,16 +198,52 @@ impl Grant {
     pub fn apply(&mut self, recorded: &Recorded) {
         let (status, reason, successor) = match &recorded.event {
             Event::GrantExpired { grant } if grant == &self.id => {
-                (GrantStatus::Expired, Some("expired".to_owned()), None)
+                let status = if self.provision {
+                    GrantStatus::Expiring
+                } else {
+                    GrantStatus::Expired
+                };
+                (status, Some("expired".to_owned()), None)
             }
             Event::GrantRevoked { grant, reason, .. } if grant == &self.id => {
-                (GrantStatus::Revoked, Some(reason.to_string()), None)
+                let status = if self.provision {
+                    GrantStatus::Revoking
+                } else {
+                    GrantStatus::Revoked
+                };
+                (status, Some(reason.to_string()), None)
             }
             Event::GrantRenewed { grant, successor } if grant == &self.id => (
                 GrantStatus::Renewed,
                 Some(format!("renewed by {successor}")),
                 Some(successor.clone()),
             ),
+            Event::GrantProvisioned { grant, .. } if grant == &self.id => {
+                self.provisioned_at = Some(recorded.at);
+                self.failed = None;
+                if self.status == GrantStatus::Pending {
+                    self.status = GrantStatus::Active;
+                }
+                return;
+            }
+            Event::GrantDeprovisioned { grant, .. } if grant == &self.id => {
+                self.deprovisioned_at = Some(recorded.at);
+                self.failed = None;
+                self.status = match self.status {
+                    GrantStatus::Revoking => GrantStatus::Revoked,
+                    GrantStatus::Expiring => GrantStatus::Expired,
+                    other => other,
+                };
+                return;
+            }
+            Event::ProvisioningFailed { grant, action, .. } if grant == &self.id => {
+                self.failed = Some(*action);
+                return;
+            }
+            Event::ProvisioningRetried { grant, .. } if grant == &self.id => {
+                self.failed = None;
+                return;
+            }
             _ => return,
         };
         self.status = status;
@@ -111,7 +253,26 @@ impl Grant {
         self.successor = successor;
     }
 
+    /// The access is in place (and confirmed by the target, where one is connected).
     pub fn is_active(&self) -> bool {
         self.status == GrantStatus::Active
+    }
+
+    /// Granted and not ended: active, or pending its target's confirmation.
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, GrantStatus::Pending | GrantStatus::Active)
+    }
+
+    /// The provisioning job this grant has open, if any: the one a worker should run.
+    pub fn open_job(&self) -> Option<JobAction> {
+        if !self.provision {
+            return None;
+        }
+        let job = match self.status {
+            GrantStatus::Pending => JobAction::Provision,
+            GrantStatus::Revoking | GrantStatus::Expiring => JobAction::Deprovision,
+            _ => return None,
+        };
+        (self.failed != Some(job)).then_some(job)
     }
 }

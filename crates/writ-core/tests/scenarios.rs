@@ -36,7 +36,9 @@
 //!
 //! Commands (`do`): `submit`, `approve`, `deny`, `cancel`, `revoke`, `expire`,
 //! `upsert_identity`, `upsert_system`, `upsert_entitlement`, `activate_policy`,
-//! `issue_token`, `revoke_token`. Requests are referred to as `$1`, `$2`, … in creation
+//! `issue_token`, `revoke_token`, and the provisioning worker's `confirm`, `fail`, and
+//! the admin's `retry` (`{"grant": "@1", "action": "provision"}`). Grants on systems
+//! listed in `provisioned_systems` wait for a `confirm`. Requests are referred to as `$1`, `$2`, … in creation
 //! order, grants as `@1`, `@2`, …, tokens as `#1`, …; a literal id (`req_…`) is used
 //! as it is.
 //!
@@ -58,8 +60,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use writ_core::{
     Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, DurationSpec,
-    ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus, Identity,
-    Justification, ManualClock, Name, Org, PairState, Personal, Reason, Recorded, Refusal,
+    ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus, Identity, JobAction,
+    Justification, ManualClock, Name, Org, PairState, Personal, Reason, Receipt, Recorded, Refusal,
     RefusalKind, Request, RequestId, RequestKind, RequestStatus, SequentialIds, System, TicketRef,
     Timestamp, Token, TokenId, canonical_bytes, decide, sha256_hex, step_eligibility,
 };
@@ -75,6 +77,9 @@ struct Scenario {
     #[serde(default)]
     policy: Option<Value>,
     organisation: Organisation,
+    /// Systems a connector provisions: their grants wait for the target's confirmation.
+    #[serde(default)]
+    provisioned_systems: BTreeSet<Name>,
     steps: Vec<StepSpec>,
 }
 
@@ -119,6 +124,24 @@ enum CommandSpec {
     },
     Expire {
         grant: String,
+    },
+    /// The provisioning worker reports a target's confirmation.
+    Confirm {
+        grant: String,
+        action: JobAction,
+        #[serde(default)]
+        change: Option<String>,
+    },
+    /// The provisioning worker gives a job up.
+    Fail {
+        grant: String,
+        action: JobAction,
+        attempts: u32,
+        error: String,
+    },
+    Retry {
+        grant: String,
+        action: JobAction,
     },
     UpsertIdentity(Identity),
     UpsertSystem(System),
@@ -256,6 +279,7 @@ struct World {
     /// Salts handed out so far; the next salt is this counter's bytes.
     salts: u128,
     next_seq: u64,
+    provisioned_systems: BTreeSet<Name>,
 }
 
 impl World {
@@ -273,6 +297,7 @@ impl World {
             leaves: Vec::new(),
             salts: 0,
             next_seq: 1,
+            provisioned_systems: BTreeSet::new(),
         }
     }
 
@@ -465,7 +490,11 @@ impl World {
             }
             Event::GrantRenewed { grant, .. }
             | Event::GrantRevoked { grant, .. }
-            | Event::GrantExpired { grant } => {
+            | Event::GrantExpired { grant }
+            | Event::GrantProvisioned { grant, .. }
+            | Event::GrantDeprovisioned { grant, .. }
+            | Event::ProvisioningFailed { grant, .. }
+            | Event::ProvisioningRetried { grant, .. } => {
                 let g = self
                     .grants
                     .iter_mut()
@@ -509,7 +538,7 @@ impl World {
                     .map(Request::id),
                 self.grants
                     .iter()
-                    .find(|g| g.is_active() && &g.beneficiary == b && &g.entitlement == e),
+                    .find(|g| g.is_live() && &g.beneficiary == b && &g.entitlement == e),
             ),
             None => (None, None),
         };
@@ -526,6 +555,7 @@ impl World {
                 open_request: open,
                 active_grant: active,
             },
+            provisioned_systems: &self.provisioned_systems,
         };
         decide(&ctx, actor, command, ids)
     }
@@ -635,6 +665,42 @@ impl World {
             },
             CommandSpec::Expire { grant } => Command::ExpireGrant {
                 grant: self.grant_ref(grant)?,
+            },
+            CommandSpec::Confirm {
+                grant,
+                action,
+                change,
+            } => Command::ConfirmProvisioning {
+                grant: self.grant_ref(grant)?,
+                action: *action,
+                receipt: Receipt {
+                    connector: "ldap".into(),
+                    change: change.clone().unwrap_or_else(|| {
+                        match action {
+                            JobAction::Provision => "added",
+                            JobAction::Deprovision => "removed",
+                        }
+                        .into()
+                    }),
+                    account_ref: "uid=someone".into(),
+                    target_ref: "cn=group".into(),
+                    detail: "confirmed by the scenario".into(),
+                },
+            },
+            CommandSpec::Fail {
+                grant,
+                action,
+                attempts,
+                error,
+            } => Command::FailProvisioning {
+                grant: self.grant_ref(grant)?,
+                action: *action,
+                attempts: *attempts,
+                error: error.clone(),
+            },
+            CommandSpec::Retry { grant, action } => Command::RetryProvisioning {
+                grant: self.grant_ref(grant)?,
+                action: *action,
             },
             CommandSpec::UpsertIdentity(identity) => Command::UpsertIdentity {
                 identity: identity.clone(),
@@ -796,10 +862,32 @@ impl World {
                 g.renews,
                 s.renews
             );
-            if g.is_active() {
+            // A connected grant is active only once its target confirmed, and ended
+            // only once the target confirmed the removal.
+            let confirmed = match g.status {
+                GrantStatus::Pending => g.provision && g.provisioned_at.is_none(),
+                GrantStatus::Active => !g.provision || g.provisioned_at.is_some(),
+                GrantStatus::Revoking | GrantStatus::Expiring => {
+                    g.provision && g.deprovisioned_at.is_none()
+                }
+                GrantStatus::Revoked | GrantStatus::Expired => {
+                    !g.provision || g.deprovisioned_at.is_some()
+                }
+                GrantStatus::Renewed => true,
+            };
+            ensure!(
+                confirmed,
+                "invariant: grant `{}` is {} but provision={} provisioned_at={:?} deprovisioned_at={:?}",
+                g.id,
+                g.status.as_str(),
+                g.provision,
+                g.provisioned_at,
+                g.deprovisioned_at
+            );
+            if g.is_live() {
                 ensure!(
                     active.insert((g.beneficiary.clone(), g.entitlement.clone())),
-                    "invariant: two active grants of `{}` for `{}`",
+                    "invariant: two live grants of `{}` for `{}`",
                     g.entitlement,
                     g.beneficiary
                 );
@@ -1096,7 +1184,10 @@ fn run_scenario(path: &Path) -> Result<usize, String> {
     ensure!(!sc.steps.is_empty(), "the scenario has no steps");
     let start = Timestamp::parse_rfc3339(sc.start.as_deref().unwrap_or(DEFAULT_START))?;
     let mut run = Runner {
-        world: World::new(),
+        world: World {
+            provisioned_systems: sc.provisioned_systems.clone(),
+            ..World::new()
+        },
         clock: ManualClock::new(start),
         ids: SequentialIds::default(),
     };

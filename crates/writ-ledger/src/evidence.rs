@@ -138,6 +138,8 @@ pub struct GrantFacts {
     pub review_by: String,
     /// How access ended, if an event in the bundle says so.
     pub ended: Option<String>,
+    /// What the target system confirmed (or why it could not), in ledger order.
+    pub target: Vec<String>,
 }
 
 fn entry_err(index: u64, message: impl Into<String>) -> EvidenceError {
@@ -419,6 +421,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     expires_at: expires_at.to_rfc3339(),
                     review_by: review_by.to_rfc3339(),
                     ended: None,
+                    target: Vec::new(),
                 });
             }
             Event::GrantRenewed { grant, successor } => {
@@ -441,6 +444,60 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
             }
             Event::GrantExpired { grant } => {
                 ended(&mut story, grant, format!("expired at {at}"))?;
+            }
+            Event::GrantProvisioned { grant, receipt } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} the target confirmed the access ({}): {} for {} in {} — {}",
+                        receipt.connector,
+                        receipt.change,
+                        receipt.account_ref,
+                        receipt.target_ref,
+                        receipt.detail
+                    ),
+                )?;
+            }
+            Event::GrantDeprovisioned { grant, receipt } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} the target confirmed the removal ({}): {} for {} in {} — {}",
+                        receipt.connector,
+                        receipt.change,
+                        receipt.account_ref,
+                        receipt.target_ref,
+                        receipt.detail
+                    ),
+                )?;
+            }
+            Event::ProvisioningFailed {
+                grant,
+                action,
+                attempts,
+                error,
+            } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} the {} job gave up after {attempts} attempt(s): {error}",
+                        action.as_str()
+                    ),
+                )?;
+            }
+            Event::ProvisioningRetried { grant, action } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} {} sent the {} job back to the worker",
+                        who(&r.actor),
+                        action.as_str()
+                    ),
+                )?;
             }
             other => {
                 return Err(story_err(format!(
@@ -489,6 +546,22 @@ fn ended(story: &mut Story, grant: &writ_core::GrantId, how: String) -> Result<(
         }
         _ => Err(story_err(format!(
             "grant `{grant}` ends without having been created by this request"
+        ))),
+    }
+}
+
+fn in_target(
+    story: &mut Story,
+    grant: &writ_core::GrantId,
+    what: String,
+) -> Result<(), EvidenceError> {
+    match &mut story.grant {
+        Some(g) if g.id == grant.as_str() => {
+            g.target.push(what);
+            Ok(())
+        }
+        _ => Err(story_err(format!(
+            "the target reports on grant `{grant}`, which this request did not create"
         ))),
     }
 }
@@ -558,6 +631,9 @@ impl fmt::Display for Story {
                 "Access {} for {} to {} started on {}, set to expire on {} (review by {}).",
                 g.id, g.beneficiary, g.entitlement, g.started_at, g.expires_at, g.review_by
             )?;
+            for line in &g.target {
+                writeln!(f, "In the target system: {line}.")?;
+            }
             match &g.ended {
                 Some(how) => writeln!(f, "Access ended: {how}.")?,
                 None => writeln!(

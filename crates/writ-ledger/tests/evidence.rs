@@ -151,6 +151,7 @@ fn genuine() -> Vec<Recorded> {
                 expires_at: at(CREATED).plus(sub.duration),
                 review_by: at(CREATED).plus(DurationSpec::days(90)),
                 renews: None,
+                provision: false,
             },
         ),
         (who("bob"), filler(6)),

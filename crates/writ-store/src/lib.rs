@@ -7,14 +7,16 @@
 //! backend; the PostgreSQL backend will implement the same trait and pass the same
 //! conformance story (`tests/story.rs`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use writ_core::{
-    Actor, Command, Grant, GrantId, GrantStatus, Name, Org, Recorded, Refusal, Request, RequestId,
-    RequestStatus, Timestamp, Token, TokenId,
+    Actor, Command, EntitlementRef, Grant, GrantId, GrantStatus, JobAction, Name, Org, Recorded,
+    Refusal, Request, RequestId, RequestStatus, Timestamp, Token, TokenId,
 };
 
+pub mod failpoint;
 pub mod sqlite;
 
 pub use writ_ledger::{Checkpoint, Hash, LedgerKey};
@@ -130,6 +132,81 @@ pub struct Stats {
     pub events: u64,
     pub grants_by_status: Vec<(String, u64)>,
     pub requests_by_status: Vec<(String, u64)>,
+    /// Provisioning jobs by state (`queued`, `done`, `dead`).
+    pub jobs_by_state: Vec<(String, u64)>,
+}
+
+/// Where a provisioning job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for the worker (perhaps after failed attempts).
+    Queued,
+    /// The target confirmed.
+    Done,
+    /// Given up: a permanent error or every attempt spent; waits for an admin's retry.
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<JobState, String> {
+        match text {
+            "queued" => Ok(JobState::Queued),
+            "done" => Ok(JobState::Done),
+            "dead" => Ok(JobState::Dead),
+            other => Err(format!(
+                "`{other}` is not a job state: use queued, done or dead"
+            )),
+        }
+    }
+}
+
+/// One row of the provisioning outbox, with the worker's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisioningJob {
+    pub grant: GrantId,
+    pub action: JobAction,
+    /// The ledger entry that opened the job; jobs for one account and entitlement run
+    /// in this order.
+    pub created_seq: u64,
+    pub system: Name,
+    pub entitlement: EntitlementRef,
+    pub beneficiary: Name,
+    /// The entitlement's external reference when the grant was created.
+    pub target: String,
+    pub state: JobState,
+    /// The ledger entry that closed (or dead-lettered) it.
+    pub finished_seq: Option<u64>,
+    /// Why it was dead-lettered.
+    pub error: Option<String>,
+    pub attempts: u32,
+    /// When the worker may try again (none before the first failure).
+    pub next_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// The worker's bookkeeping after a failed attempt that will be retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobAttempt {
+    pub grant: GrantId,
+    pub action: JobAction,
+    pub attempts: u32,
+    pub next_at: Timestamp,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub grant: Option<GrantId>,
+    pub limit: u32,
 }
 
 #[async_trait]
@@ -156,7 +233,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn requests(&self, filter: RequestFilter) -> Result<Vec<Request>, StoreError>;
     async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError>;
     async fn grants(&self, filter: GrantFilter) -> Result<Vec<Grant>, StoreError>;
-    /// Active grants whose `expires_at` is at or before `now`, soonest first.
+    /// Live (pending or active) grants whose `expires_at` is at or before `now`,
+    /// soonest first.
     async fn due_grants(&self, now: Timestamp, limit: u32) -> Result<Vec<GrantId>, StoreError>;
     async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
     async fn token(&self, id: &TokenId) -> Result<Option<Token>, StoreError>;
@@ -166,6 +244,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Ledger entries about one subject (`request:req_…`), in order.
     async fn events_of(&self, subject: &str) -> Result<Vec<StoredEvent>, StoreError>;
     async fn stats(&self) -> Result<Stats, StoreError>;
+
+    /// Tells the store which systems a connector provisions: grants on them are
+    /// created pending and open provisioning jobs.
+    async fn set_provisioned_systems(&self, systems: BTreeSet<Name>) -> Result<(), StoreError>;
+    /// Queued jobs the worker may run now: due (no retry waiting), and first in line
+    /// for their account and entitlement (an earlier queued job for the same pair
+    /// runs first), in ledger order.
+    async fn due_jobs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ProvisioningJob>, StoreError>;
+    async fn jobs(&self, filter: JobFilter) -> Result<Vec<ProvisioningJob>, StoreError>;
+    /// Records a failed attempt that will be retried at `next_at`.
+    async fn record_attempt(&self, attempt: JobAttempt) -> Result<(), StoreError>;
 
     /// The number of leaves in the ledger's Merkle tree (= events).
     async fn ledger_size(&self) -> Result<u64, StoreError>;

@@ -20,10 +20,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
 use writ_core::{
-    Actor, ApprovalPolicy, Command, Decision, DurationSpec, Event, GrantStatus, Justification,
-    ManualClock, Recorded, RefusalKind, RequestKind, RequestStatus, RiskTier, StepRole, Timestamp,
+    Actor, ApprovalPolicy, Clock, Command, Decision, DurationSpec, Event, GrantStatus, JobAction,
+    Justification, ManualClock, Receipt, Recorded, RefusalKind, RequestKind, RequestStatus,
+    RiskTier, StepRole, Timestamp,
 };
-use writ_store::{ExecError, GrantFilter, Outcome, RequestFilter, Stats, Store};
+use writ_store::{
+    Envelope, ExecError, GrantFilter, JobAttempt, JobFilter, JobState, Outcome, RequestFilter,
+    Stats, Store,
+};
 
 /// The whole lifecycle, with every read checked after every write: seed the
 /// organisation, issue a token, submit, decide both steps of a medium-risk request,
@@ -472,6 +476,7 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
                 ("cancelled".into(), 1),
                 ("pending".into(), 1),
             ],
+            jobs_by_state: vec![],
         }
     );
     let page = store.events(2, 3).await.unwrap();
@@ -968,6 +973,7 @@ pub async fn concurrent_commands(store: Arc<dyn Store>, clock: &ManualClock) {
             events: seeded + 5 * N as u64,
             grants_by_status: vec![("active".into(), N as u64)],
             requests_by_status: vec![("approved".into(), N as u64)],
+            jobs_by_state: vec![],
         }
     );
 }
@@ -1378,6 +1384,206 @@ async fn step_decisions(
         .collect()
 }
 
+/// The provisioning outbox: a job row is written with the event that opens it, runs
+/// in ledger order per account and entitlement, keeps the worker's bookkeeping beside
+/// it, and closes with the event that confirms, dead-letters or retries it.
+pub async fn provisioning_outbox(store: &dyn Store, clock: &ManualClock) {
+    seed(store).await;
+    store
+        .set_provisioned_systems([n("wiki")].into_iter().collect())
+        .await
+        .unwrap();
+    let r = request_id(
+        &exec(
+            store,
+            by("alice", submit("alice", LOW, DurationSpec::hours(8))),
+        )
+        .await,
+    );
+    let recs = exec(store, by(MANAGER, approve(&r, None))).await;
+    let g = grant_id(&recs);
+    let created_seq = recs.last().unwrap().seq;
+    assert_eq!(
+        store.grant(&g).await.unwrap().unwrap().status,
+        GrantStatus::Pending
+    );
+    let jobs = store.jobs(JobFilter::default()).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(
+        (
+            job.action,
+            job.state,
+            job.created_seq,
+            job.target.as_str(),
+            job.attempts
+        ),
+        (
+            JobAction::Provision,
+            JobState::Queued,
+            created_seq,
+            "role_editor",
+            0
+        )
+    );
+    assert_eq!(
+        (job.beneficiary.as_str(), job.system.as_str()),
+        ("alice", "wiki")
+    );
+
+    // A system without a connector: the grant is active at once and opens no job.
+    let r2 = request_id(
+        &exec(
+            store,
+            by("bob", submit("bob", MEDIUM, DurationSpec::hours(8))),
+        )
+        .await,
+    );
+    exec(store, by(MANAGER, approve(&r2, None))).await;
+    let g2 = grant_id(&exec(store, by(OWNER, approve(&r2, None))).await);
+    assert_eq!(
+        store.grant(&g2).await.unwrap().unwrap().status,
+        GrantStatus::Active
+    );
+    assert_eq!(store.jobs(JobFilter::default()).await.unwrap().len(), 1);
+
+    // A failed attempt delays the job and says why.
+    let now = clock.now();
+    assert_eq!(store.due_jobs(now, 10).await.unwrap().len(), 1);
+    store
+        .record_attempt(JobAttempt {
+            grant: g.clone(),
+            action: JobAction::Provision,
+            attempts: 1,
+            next_at: now.plus(DurationSpec::from_seconds(60).unwrap()),
+            error: "connection refused".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        store.due_jobs(now, 10).await.unwrap().is_empty(),
+        "not before its retry time"
+    );
+    let later = now.plus(DurationSpec::from_seconds(60).unwrap());
+    let due = store.due_jobs(later, 10).await.unwrap();
+    assert_eq!(
+        (due[0].attempts, due[0].last_error.as_deref()),
+        (1, Some("connection refused"))
+    );
+
+    // Revoked before the target confirmed: the removal queues behind the addition.
+    exec(store, by(MANAGER, revoke(&g))).await;
+    assert_eq!(
+        store.grant(&g).await.unwrap().unwrap().status,
+        GrantStatus::Revoking
+    );
+    let due = store.due_jobs(later, 10).await.unwrap();
+    assert_eq!(
+        due.len(),
+        1,
+        "one job per account and entitlement at a time: {due:?}"
+    );
+    assert_eq!(due[0].action, JobAction::Provision);
+
+    let confirm = |action| Command::ConfirmProvisioning {
+        grant: g.clone(),
+        action,
+        receipt: Receipt {
+            connector: "ldap".into(),
+            change: "added".into(),
+            account_ref: "uid=alice".into(),
+            target_ref: "role_editor".into(),
+            detail: "member added".into(),
+        },
+    };
+    let refused = refuse(store, by("ada", confirm(JobAction::Provision))).await;
+    assert_eq!(refused.code, "provisioner-only");
+    let done = exec(
+        store,
+        Envelope::new(Actor::system("provisioner"), confirm(JobAction::Provision)),
+    )
+    .await;
+    assert_eq!(kinds(&done), ["grant_provisioned"]);
+    assert_eq!(
+        store.grant(&g).await.unwrap().unwrap().status,
+        GrantStatus::Revoking
+    );
+    let due = store.due_jobs(later, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].action, due[0].attempts),
+        (JobAction::Deprovision, 0)
+    );
+    let provision = store
+        .jobs(JobFilter {
+            grant: Some(g.clone()),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.action == JobAction::Provision)
+        .unwrap();
+    assert_eq!(
+        (provision.state, provision.finished_seq, provision.attempts),
+        (JobState::Done, Some(done[0].seq), 0),
+        "closed by its event; the bookkeeping is gone"
+    );
+
+    // Dead-lettered, then sent back by an admin.
+    let fail = Command::FailProvisioning {
+        grant: g.clone(),
+        action: JobAction::Deprovision,
+        attempts: 8,
+        error: "no such object".into(),
+    };
+    exec(store, Envelope::new(Actor::system("provisioner"), fail)).await;
+    assert!(store.due_jobs(later, 10).await.unwrap().is_empty());
+    let dead = store
+        .jobs(JobFilter {
+            state: Some(JobState::Dead),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (dead.len(), dead[0].error.as_deref()),
+        (1, Some("no such object"))
+    );
+    assert_eq!(
+        store.grant(&g).await.unwrap().unwrap().failed,
+        Some(JobAction::Deprovision)
+    );
+    let retry = Command::RetryProvisioning {
+        grant: g.clone(),
+        action: JobAction::Deprovision,
+    };
+    assert_eq!(
+        refuse(store, by("alice", retry.clone())).await.code,
+        "admin-only"
+    );
+    exec(store, by("ada", retry)).await;
+    assert_eq!(store.due_jobs(later, 10).await.unwrap().len(), 1);
+
+    let done = exec(
+        store,
+        Envelope::new(
+            Actor::system("provisioner"),
+            confirm(JobAction::Deprovision),
+        ),
+    )
+    .await;
+    assert_eq!(kinds(&done), ["grant_deprovisioned"]);
+    let ended = store.grant(&g).await.unwrap().unwrap();
+    assert_eq!((ended.status, ended.failed), (GrantStatus::Revoked, None));
+    assert!(ended.provisioned_at.is_some() && ended.deprovisioned_at.is_some());
+    assert!(store.due_jobs(later, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.stats().await.unwrap().jobs_by_state,
+        vec![("done".into(), 2)]
+    );
+}
+
 // ---- the suite, per backend ----------------------------------------------------------
 
 /// One test per scenario for the backend that `$open` (an async fn returning a
@@ -1389,6 +1595,12 @@ macro_rules! conformance {
             async fn story() {
                 let b = $open().await;
                 super::story(&*b.store, &b.clock).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn provisioning_outbox() {
+                let b = $open().await;
+                super::provisioning_outbox(&*b.store, &b.clock).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use writ_core::{
     Actor, ApprovalPolicy, Comment, Constraints, Decision, DurationSpec, EmploymentType,
     Entitlement, EntitlementKind, EntitlementRef, Event, GrantId, Human, Identity, IdentityKind,
-    IdentityStatus, Justification, Name, Nhi, NhiKind, Reason, Recorded, RequestId, RequestKind,
-    RiskTier, Role, Sealed, StepRole, Submission, System, SystemKind, TicketRef, Timestamp, Token,
-    TokenId, canonical_bytes, sha256_hex,
+    IdentityStatus, JobAction, Justification, Name, Nhi, NhiKind, Reason, Receipt, Recorded,
+    RequestId, RequestKind, RiskTier, Role, Sealed, StepRole, Submission, System, SystemKind,
+    TicketRef, Timestamp, Token, TokenId, canonical_bytes, sha256_hex,
 };
 
 pub fn name(s: &str) -> Name {
@@ -171,6 +171,37 @@ pub fn every_event() -> Vec<Event> {
             expires_at: at("2026-03-02T17:00:00Z"),
             review_by: at("2026-03-02T17:00:00Z"),
             renews: Some(old.clone()),
+            provision: true,
+        },
+        Event::GrantProvisioned {
+            grant: grant.clone(),
+            receipt: Receipt {
+                connector: "postgres".into(),
+                change: "added".into(),
+                account_ref: "svc-etl".into(),
+                target_ref: "dba".into(),
+                detail: "GRANT \"dba\" TO \"svc-etl\"".into(),
+            },
+        },
+        Event::ProvisioningFailed {
+            grant: grant.clone(),
+            action: JobAction::Deprovision,
+            attempts: 8,
+            error: "connection refused (127.0.0.1:5432)".into(),
+        },
+        Event::ProvisioningRetried {
+            grant: grant.clone(),
+            action: JobAction::Deprovision,
+        },
+        Event::GrantDeprovisioned {
+            grant: grant.clone(),
+            receipt: Receipt {
+                connector: "postgres".into(),
+                change: "already_absent".into(),
+                account_ref: "svc-etl".into(),
+                target_ref: "dba".into(),
+                detail: "not a member".into(),
+            },
         },
         Event::GrantRenewed {
             grant: old,
@@ -241,9 +272,13 @@ pub fn every_event() -> Vec<Event> {
             Event::GrantRevoked { .. } => 13,
             Event::GrantExpired { .. } => 14,
             Event::PersonalDataErased { .. } => 15,
+            Event::GrantProvisioned { .. } => 16,
+            Event::GrantDeprovisioned { .. } => 17,
+            Event::ProvisioningFailed { .. } => 18,
+            Event::ProvisioningRetried { .. } => 19,
         })
         .collect();
-    assert_eq!(covered.len(), 16, "every event kind is exercised");
+    assert_eq!(covered.len(), 20, "every event kind is exercised");
     events
 }
 

@@ -14,6 +14,7 @@ mod schema;
 mod verify;
 mod writer;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -30,13 +31,13 @@ pub use erase::{EraseReport, erase_identity};
 pub use rebuild::{
     Dump, ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild,
 };
-use rows::{DbError, DbResult};
+use rows::{DbError, DbResult, JOB_COLUMNS};
 pub use schema::PROJECTION_TABLES;
 pub use verify::{Divergence, Phase, Verdict, VerifyOptions, VerifyReport, verify};
 
 use crate::{
-    Checkpoint, Envelope, ExecError, GrantFilter, Hash, LedgerKey, Outcome, RequestFilter, Stats,
-    Store, StoreError, StoredEvent,
+    Checkpoint, Envelope, ExecError, GrantFilter, Hash, JobAttempt, JobFilter, JobState, LedgerKey,
+    Outcome, ProvisioningJob, RequestFilter, Stats, Store, StoreError, StoredEvent,
 };
 
 const READERS: usize = 4;
@@ -447,7 +448,7 @@ impl Store for SqliteStore {
     async fn due_grants(&self, now: Timestamp, limit: u32) -> Result<Vec<GrantId>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id FROM grants WHERE status = 'active' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+                "SELECT id FROM grants WHERE status IN ('pending', 'active') AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
             )?;
             let ids: Vec<String> = stmt
                 .query_map(params![now.millis(), limit], |r| r.get(0))?
@@ -563,8 +564,85 @@ impl Store for SqliteStore {
                 requests_by_status: by(
                     "SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status",
                 )?,
+                jobs_by_state: by(
+                    "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state",
+                )?,
             })
         })
         .await
+    }
+
+    async fn set_provisioned_systems(&self, systems: BTreeSet<Name>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(writer::Job::Configure {
+            provisioned_systems: systems,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn due_jobs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ProvisioningJob>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN job_attempts a USING (grant_id, action) \
+                 WHERE j.state = 'queued' AND COALESCE(a.next_at, 0) <= ?1 \
+                   AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.entitlement = j.entitlement \
+                       AND e.beneficiary = j.beneficiary AND e.state = 'queued' \
+                       AND e.created_seq < j.created_seq) \
+                 ORDER BY j.created_seq LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![now.millis(), limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::job_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn jobs(&self, filter: JobFilter) -> Result<Vec<ProvisioningJob>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN job_attempts a USING (grant_id, action) \
+                 WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.grant_id = ?2) \
+                 ORDER BY j.created_seq DESC LIMIT ?3"
+            ))?;
+            let mut rows = stmt.query(params![
+                filter.state.map(JobState::as_str),
+                filter.grant.as_ref().map(GrantId::as_str),
+                if filter.limit == 0 { 1000 } else { filter.limit },
+            ])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::job_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, attempt: JobAttempt) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(writer::Job::Attempt { attempt, reply }).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+}
+
+impl SqliteStore {
+    async fn send(&self, job: writer::Job) -> Result<(), StoreError> {
+        self.sender()?
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use writ_core::{Event, Grant, Recorded, Request};
+use writ_core::{Event, Grant, JobAction, Recorded, Request};
 
 use super::rows::{self, DbError, DbResult};
 
@@ -108,6 +108,10 @@ impl Projector {
             Event::GrantCreated { grant, .. } => {
                 let g = Grant::created(rec).ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
                 rows::insert_grant(conn, &g)?;
+                // The outbox row is written in the grant's own transaction.
+                if let Some(job) = g.open_job() {
+                    rows::open_job(conn, &g, job, rec.seq)?;
+                }
                 self.grants.insert(grant.to_string(), g);
             }
             Event::GrantRenewed { grant, .. }
@@ -116,8 +120,33 @@ impl Projector {
                 let mut g = self
                     .grant(conn, grant.as_str())?
                     .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
+                let before = g.open_job();
                 g.apply(rec);
-                rows::update_grant_end(conn, &g)?;
+                rows::update_grant(conn, &g)?;
+                if let Some(job) = g.open_job().filter(|j| Some(*j) != before) {
+                    rows::open_job(conn, &g, job, rec.seq)?;
+                }
+                self.grants.insert(grant.to_string(), g);
+            }
+            Event::GrantProvisioned { grant, .. }
+            | Event::GrantDeprovisioned { grant, .. }
+            | Event::ProvisioningFailed { grant, .. }
+            | Event::ProvisioningRetried { grant, .. } => {
+                let mut g = self
+                    .grant(conn, grant.as_str())?
+                    .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
+                g.apply(rec);
+                rows::update_grant(conn, &g)?;
+                let (action, state, error) = match &rec.event {
+                    Event::GrantProvisioned { .. } => (JobAction::Provision, "done", None),
+                    Event::GrantDeprovisioned { .. } => (JobAction::Deprovision, "done", None),
+                    Event::ProvisioningFailed { action, error, .. } => {
+                        (*action, "dead", Some(error.as_str()))
+                    }
+                    Event::ProvisioningRetried { action, .. } => (*action, "queued", None),
+                    _ => unreachable!("matched above"),
+                };
+                rows::close_job(conn, grant, action, state, rec.seq, error)?;
                 self.grants.insert(grant.to_string(), g);
             }
             // The erased values left the projections when they were rebuilt.

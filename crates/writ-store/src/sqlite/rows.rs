@@ -3,11 +3,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
     ApprovalPolicy, Comment, Decision, Entitlement, EntitlementRef, Grant, GrantId, GrantStatus,
-    Identity, Name, Org, Reason, Request, RequestId, RequestStatus, Step, StepDecision, StepRole,
-    Submission, System, Timestamp, Token, TokenId,
+    Identity, JobAction, Name, Org, Reason, Request, RequestId, RequestStatus, Step, StepDecision,
+    StepRole, Submission, System, Timestamp, Token, TokenId,
 };
 
-use crate::StoreError;
+use crate::{JobState, ProvisioningJob, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -373,7 +373,7 @@ pub fn open_request_for(
 
 // ---- grants ------------------------------------------------------------------------
 
-pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor";
+pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed";
 
 pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
     let id: String = r.get(0)?;
@@ -400,6 +400,13 @@ pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
             Some(g) => Some(GrantId::parse(&g).map_err(|e| corrupt(&what, e))?),
             None => None,
         },
+        provision: r.get(13)?,
+        provisioned_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+        deprovisioned_at: r.get::<_, Option<i64>>(15)?.map(Timestamp),
+        failed: match r.get::<_, Option<String>>(16)? {
+            Some(a) => Some(JobAction::parse(&a).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
     })
 }
 
@@ -419,7 +426,7 @@ pub fn active_grant_for(
     entitlement: &EntitlementRef,
 ) -> DbResult<Option<Grant>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {GRANT_COLUMNS} FROM grants WHERE beneficiary = ?1 AND entitlement = ?2 AND status = 'active' LIMIT 1"
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE beneficiary = ?1 AND entitlement = ?2 AND status IN ('pending', 'active') LIMIT 1"
     ))?;
     let mut rows = stmt.query(params![beneficiary.as_str(), entitlement.to_string()])?;
     match rows.next()? {
@@ -430,7 +437,7 @@ pub fn active_grant_for(
 
 pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     ))?
     .execute(params![
         g.id.as_str(),
@@ -446,14 +453,20 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.ended_by,
         g.end_reason,
         g.successor.as_ref().map(GrantId::as_str),
+        g.provision,
+        g.provisioned_at.map(Timestamp::millis),
+        g.deprovisioned_at.map(Timestamp::millis),
+        g.failed.map(JobAction::as_str),
     ])?;
     Ok(())
 }
 
-/// Writes how a grant ended.
-pub fn update_grant_end(conn: &Connection, g: &Grant) -> DbResult<()> {
+/// Writes what changes on a grant after its creation: how it ended, and what its
+/// target system confirmed.
+pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(
-        "UPDATE grants SET status = ?2, ended_at = ?3, ended_by = ?4, end_reason = ?5, successor = ?6 WHERE id = ?1",
+        "UPDATE grants SET status = ?2, ended_at = ?3, ended_by = ?4, end_reason = ?5, successor = ?6, \
+         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9 WHERE id = ?1",
     )?
     .execute(params![
         g.id.as_str(),
@@ -462,6 +475,104 @@ pub fn update_grant_end(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.ended_by,
         g.end_reason,
         g.successor.as_ref().map(GrantId::as_str),
+        g.provisioned_at.map(Timestamp::millis),
+        g.deprovisioned_at.map(Timestamp::millis),
+        g.failed.map(JobAction::as_str),
     ])?;
+    Ok(())
+}
+
+// ---- provisioning jobs -------------------------------------------------------------
+
+/// A job row joined with its bookkeeping (`jobs j LEFT JOIN job_attempts a`).
+pub const JOB_COLUMNS: &str = "j.grant_id, j.action, j.created_seq, j.system, j.entitlement, j.beneficiary, j.target, j.state, j.finished_seq, j.error, a.attempts, a.next_at, a.last_error";
+
+pub fn job_from(r: &Row<'_>) -> DbResult<ProvisioningJob> {
+    let grant: String = r.get(0)?;
+    let what = format!("job of grant `{grant}`");
+    let c = |e: String| corrupt(&what, e);
+    Ok(ProvisioningJob {
+        grant: GrantId::parse(&grant).map_err(c)?,
+        action: JobAction::parse(&r.get::<_, String>(1)?).map_err(c)?,
+        created_seq: r.get::<_, i64>(2)? as u64,
+        system: Name::parse(&r.get::<_, String>(3)?).map_err(c)?,
+        entitlement: EntitlementRef::parse(&r.get::<_, String>(4)?).map_err(c)?,
+        beneficiary: Name::parse(&r.get::<_, String>(5)?).map_err(c)?,
+        target: r.get(6)?,
+        state: JobState::parse(&r.get::<_, String>(7)?).map_err(c)?,
+        finished_seq: r.get::<_, Option<i64>>(8)?.map(|s| s as u64),
+        error: r.get(9)?,
+        attempts: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
+        next_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+        last_error: r.get(12)?,
+    })
+}
+
+/// Opens the job `action` for grant `g`, recorded by event `seq`. The target is the
+/// entitlement's external reference now; a deprovision job reuses its grant's.
+pub fn open_job(conn: &Connection, g: &Grant, action: JobAction, seq: u64) -> DbResult<()> {
+    let target: Option<String> = conn
+        .prepare_cached("SELECT target FROM jobs WHERE grant_id = ?1 AND action = 'provision'")?
+        .query_row(params![g.id.as_str()], |r| r.get(0))
+        .optional()?;
+    let target = match target {
+        Some(t) => t,
+        None => conn
+            .prepare_cached("SELECT json_extract(body, '$.external_ref') FROM entitlements WHERE system = ?1 AND name = ?2")?
+            .query_row(
+                params![
+                    g.entitlement.system.as_str(),
+                    g.entitlement.entitlement.as_str()
+                ],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| {
+                DbError::Corrupt(format!(
+                    "grant `{}` is for `{}`, which the catalogue does not hold",
+                    g.id, g.entitlement
+                ))
+            })?,
+    };
+    conn.prepare_cached(
+        "INSERT INTO jobs (grant_id, action, created_seq, system, entitlement, beneficiary, target, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued')",
+    )?
+    .execute(params![
+        g.id.as_str(),
+        action.as_str(),
+        seq as i64,
+        g.entitlement.system.as_str(),
+        g.entitlement.to_string(),
+        g.beneficiary.as_str(),
+        target,
+    ])?;
+    Ok(())
+}
+
+/// Moves a job to `state` (`done`, `dead` or back to `queued`), recorded by event `seq`.
+pub fn close_job(
+    conn: &Connection,
+    grant: &GrantId,
+    action: JobAction,
+    state: &str,
+    seq: u64,
+    error: Option<&str>,
+) -> DbResult<()> {
+    let finished = (state != "queued").then_some(seq as i64);
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = ?3, finished_seq = ?4, error = ?5 WHERE grant_id = ?1 AND action = ?2",
+        )?
+        .execute(params![grant.as_str(), action.as_str(), state, finished, error])?;
+    if changed != 1 {
+        return Err(DbError::Corrupt(format!(
+            "event {seq} closes the {} job of grant `{grant}`, which the projection does not hold",
+            action.as_str()
+        )));
+    }
+    // The worker's bookkeeping starts over when a job leaves or re-enters the queue.
+    conn.prepare_cached("DELETE FROM job_attempts WHERE grant_id = ?1 AND action = ?2")?
+        .execute(params![grant.as_str(), action.as_str()])?;
     Ok(())
 }

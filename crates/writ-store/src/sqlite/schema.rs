@@ -138,10 +138,49 @@ const MIGRATIONS: &[&str] = &[
         signed_at INTEGER NOT NULL
     );
     "#,
+    // 3: provisioning. Grants remember whether a connector provisions them and when
+    // the target confirmed; `jobs` is the transactional outbox (a projection: written
+    // by the event that opens or closes a job, in its transaction); `job_attempts` is
+    // the worker's bookkeeping (attempts, next try, last error), outside the ledger.
+    r#"
+    ALTER TABLE grants ADD COLUMN provision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE grants ADD COLUMN provisioned_at INTEGER;
+    ALTER TABLE grants ADD COLUMN deprovisioned_at INTEGER;
+    ALTER TABLE grants ADD COLUMN failed TEXT;
+
+    CREATE TABLE jobs (
+        grant_id     TEXT NOT NULL,
+        action       TEXT NOT NULL CHECK (action IN ('provision', 'deprovision')),
+        -- The event that opened the job: jobs for one account and entitlement run in
+        -- this order.
+        created_seq  INTEGER NOT NULL UNIQUE,
+        system       TEXT NOT NULL,
+        entitlement  TEXT NOT NULL,
+        beneficiary  TEXT NOT NULL,
+        -- The entitlement's external reference when the grant was created: what is
+        -- removed is exactly what was added.
+        target       TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('queued', 'done', 'dead')),
+        finished_seq INTEGER,
+        error        TEXT,
+        PRIMARY KEY (grant_id, action)
+    ) WITHOUT ROWID;
+    CREATE INDEX jobs_queue ON jobs(state, created_seq);
+    CREATE INDEX jobs_key ON jobs(entitlement, beneficiary, state, created_seq);
+
+    CREATE TABLE job_attempts (
+        grant_id   TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        attempts   INTEGER NOT NULL,
+        next_at    INTEGER NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (grant_id, action)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 8] = [
+pub const PROJECTION_TABLES: [&str; 9] = [
     "policy",
     "identities",
     "systems",
@@ -150,6 +189,7 @@ pub const PROJECTION_TABLES: [&str; 8] = [
     "requests",
     "request_steps",
     "grants",
+    "jobs",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -162,6 +202,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("requests", "id"),
     ("request_steps", "request_id, idx"),
     ("grants", "id"),
+    ("jobs", "grant_id, action"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {

@@ -7,13 +7,15 @@
 //! durable. If storage fails mid-batch, the batch is rolled back and its commands are
 //! retried one per transaction, so only the failing one fails.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use writ_core::{
-    ApprovalPolicy, Clock, Ctx, Event, IdGen, Org, PairState, Recorded, Refusal, Timestamp, decide,
+    ApprovalPolicy, Clock, Ctx, Event, IdGen, Name, Org, PairState, Recorded, Refusal, Timestamp,
+    decide,
 };
 
 use writ_ledger::{Checkpoint, LedgerKey};
@@ -41,6 +43,16 @@ pub enum Job {
         body: Vec<u8>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// The provisioning worker's bookkeeping for a queued job (outside the ledger).
+    Attempt {
+        attempt: crate::JobAttempt,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Sets which systems a connector provisions, for the commands after it.
+    Configure {
+        provisioned_systems: BTreeSet<Name>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Signs the tree as it stands after the jobs before it in the batch.
     Checkpoint {
         key: Arc<LedgerKey>,
@@ -58,6 +70,8 @@ pub struct State {
     pub last_at: Timestamp,
     /// The largest tree size signed so far; a size is never signed twice.
     pub signed_size: Option<u64>,
+    /// Systems a connector provisions (server configuration, not ledger state).
+    pub provisioned_systems: Arc<BTreeSet<Name>>,
 }
 
 impl State {
@@ -78,6 +92,7 @@ impl State {
         let signed_size = ledger::latest_checkpoint(conn)?.map(|c| c.size);
         Ok(State {
             signed_size,
+            provisioned_systems: Arc::default(),
             org: Arc::new(org),
             policy: Arc::new(policy),
             active_policy,
@@ -144,7 +159,9 @@ impl Writer {
                         (Job::Execute { reply, .. }, Done::Exec(r)) => {
                             let _ = reply.send(r);
                         }
-                        (Job::SaveResponse { reply, .. }, Done::Saved(r)) => {
+                        (Job::SaveResponse { reply, .. }, Done::Saved(r))
+                        | (Job::Attempt { reply, .. }, Done::Saved(r))
+                        | (Job::Configure { reply, .. }, Done::Saved(r)) => {
                             let _ = reply.send(r);
                         }
                         (Job::Checkpoint { reply, .. }, Done::Signed(r)) => {
@@ -245,9 +262,43 @@ impl Writer {
                         .map_err(other)?;
                     done.push(Done::Saved(Ok(())));
                 }
+                Job::Attempt { attempt, .. } => {
+                    // Only for a job still queued: a job closed meanwhile keeps no
+                    // bookkeeping.
+                    tx.prepare_cached(
+                        "INSERT INTO job_attempts (grant_id, action, attempts, next_at, last_error) \
+                         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS \
+                           (SELECT 1 FROM jobs WHERE grant_id = ?1 AND action = ?2 AND state = 'queued') \
+                         ON CONFLICT (grant_id, action) DO UPDATE SET \
+                           attempts = excluded.attempts, next_at = excluded.next_at, last_error = excluded.last_error",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            attempt.grant.as_str(),
+                            attempt.action.as_str(),
+                            attempt.attempts,
+                            attempt.next_at.millis(),
+                            attempt.error,
+                        ])
+                    })
+                    .map_err(other)?;
+                    done.push(Done::Saved(Ok(())));
+                }
+                Job::Configure {
+                    provisioned_systems,
+                    ..
+                } => {
+                    state.provisioned_systems = Arc::new(provisioned_systems.clone());
+                    done.push(Done::Saved(Ok(())));
+                }
                 Job::Checkpoint { key, .. } => {
                     done.push(Done::Signed(sign(&tx, state, clock.as_ref(), key)?));
                 }
+            }
+        }
+        for job in batch {
+            if let Job::Execute { envelope, .. } = job {
+                crate::failpoint::hit(&format!("store.commit.{}", envelope.command.name()));
             }
         }
         tx.commit()
@@ -261,7 +312,9 @@ fn fail(job: Job, err: &StoreError) {
         Job::Execute { reply, .. } => {
             let _ = reply.send(Err(ExecError::Store(err.clone())));
         }
-        Job::SaveResponse { reply, .. } => {
+        Job::SaveResponse { reply, .. }
+        | Job::Attempt { reply, .. }
+        | Job::Configure { reply, .. } => {
             let _ = reply.send(Err(err.clone()));
         }
         Job::Checkpoint { reply, .. } => {
@@ -380,6 +433,7 @@ fn run_command(
     let now = clock.now().max(state.last_at);
     let policy = state.policy.clone();
     let org = state.org.clone();
+    let provisioned = state.provisioned_systems.clone();
     let ctx = Ctx {
         org: &org,
         policy: &policy.0,
@@ -393,6 +447,7 @@ fn run_command(
             open_request: open.as_ref(),
             active_grant: active.as_ref(),
         },
+        provisioned_systems: &provisioned,
     };
     let events = decide(&ctx, &envelope.actor, &envelope.command, ids)?;
 
