@@ -11,7 +11,7 @@ use peers::slapd::Slapd;
 use writ_connect::ldap::LdapConnector;
 use writ_connect::{Assignment, Change, Connector, ConnectorError, Membership, SystemConfig};
 
-const ACCOUNT_DN: &str = "uid={account},ou=people,dc=example,dc=org";
+const ACCOUNT_DN: &str = "uid={account},ou=people,dc=example,dc=com";
 
 /// A connector bound as the server's admin, its password read from a file.
 struct Fixture {
@@ -70,7 +70,7 @@ fn fixture() -> Fixture {
 }
 
 fn dn(uid: &str) -> String {
-    format!("uid={uid},ou=people,dc=example,dc=org")
+    format!("uid={uid},ou=people,dc=example,dc=com")
 }
 
 fn assignment(account: &str, group: &str) -> Assignment {
@@ -161,7 +161,7 @@ async fn revoking_the_last_member_leaves_the_placeholder() {
 #[tokio::test]
 async fn a_configured_placeholder_is_used_and_never_listed() {
     let slapd = Slapd::start();
-    let placeholder = "cn=nobody,dc=example,dc=org";
+    let placeholder = "cn=nobody,dc=example,dc=com";
     let (connector, _s) = connector_with(
         &slapd.url,
         &slapd.admin_dn,
@@ -190,13 +190,13 @@ async fn list_maps_accounts_and_reports_foreign_members() {
     let smith = ok(f.connector.grant(&assignment("smith, j", &group)).await);
     assert_eq!(
         smith.account_ref,
-        "uid=smith\\2C j,ou=people,dc=example,dc=org"
+        "uid=smith\\2C j,ou=people,dc=example,dc=com"
     );
     ok(f.connector.grant(&assignment("bob", &other)).await);
     // Someone adds members by hand, outside the account mapping (one of them under
     // ou=people, but one level deeper than the template allows).
-    let mallory = "cn=mallory,ou=contractors,dc=example,dc=org";
-    let eve = "uid=eve,ou=contractors,ou=people,dc=example,dc=org";
+    let mallory = "cn=mallory,ou=contractors,dc=example,dc=com";
+    let eve = "uid=eve,ou=contractors,ou=people,dc=example,dc=com";
     f.slapd.modify_ldif(&format!(
         "dn: {group}\nchangetype: modify\nadd: member\nmember: {mallory}\nmember: {eve}\n"
     ));
@@ -213,7 +213,7 @@ async fn list_maps_accounts_and_reports_foreign_members() {
         Membership {
             target: group.clone(),
             account: Some("smith, j".into()),
-            account_ref: "uid=smith\\2C j,ou=people,dc=example,dc=org".into(),
+            account_ref: "uid=smith\\2C j,ou=people,dc=example,dc=com".into(),
         },
         Membership {
             target: group.clone(),
@@ -304,12 +304,12 @@ async fn unreachable_and_silent_directories_are_transient() {
         .port();
     let (connector, _s) = connector_for(
         &format!("ldap://127.0.0.1:{port}"),
-        "cn=admin,dc=example,dc=org",
+        "cn=admin,dc=example,dc=com",
         "pw",
         2_000,
     );
     let error = connector
-        .grant(&assignment("alice", "cn=g,dc=example,dc=org"))
+        .grant(&assignment("alice", "cn=g,dc=example,dc=com"))
         .await
         .unwrap_err();
     assert!(error.is_transient(), "{error:?}");
@@ -320,13 +320,13 @@ async fn unreachable_and_silent_directories_are_transient() {
     let port = silent.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
     let (connector, _s) = connector_for(
         &format!("ldap://127.0.0.1:{port}"),
-        "cn=admin,dc=example,dc=org",
+        "cn=admin,dc=example,dc=com",
         "pw",
         300,
     );
     let started = std::time::Instant::now();
     let error = connector
-        .list(&["cn=g,dc=example,dc=org".to_owned()])
+        .list(&["cn=g,dc=example,dc=com".to_owned()])
         .await
         .unwrap_err();
     assert!(error.is_transient(), "{error:?}");

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError, Pepper};
 use crate::metrics::Metrics;
 use crate::problem::ApiError;
+use crate::provisioner::{self, Connectors, Provisioner};
 use crate::{api, scheduler, signer};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum ServerError {
     Store(#[from] writ_store::StoreError),
     #[error("the approval policy was refused: {0}")]
     Policy(String),
+    #[error("configuration: {0}")]
+    Connector(String),
     #[error("cannot listen on `{addr}`: {source}")]
     Bind {
         addr: SocketAddr,
@@ -50,6 +53,8 @@ pub struct AppState {
     pub sqlite: Arc<SqliteStore>,
     /// Signs checkpoints; never serialised, printed or logged.
     pub ledger_key: Arc<LedgerKey>,
+    /// The configured target systems and their connectors.
+    pub connectors: Arc<Connectors>,
 }
 
 #[derive(Debug)]
@@ -74,6 +79,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, ServerError> {
+        // Connector configuration is checked before anything else is opened.
+        let connectors =
+            Arc::new(Connectors::build(&settings.config.systems).map_err(ServerError::Connector)?);
         let data_dir = DataDir::open(&settings.data_dir)?;
         let ledger_key = Arc::new(data_dir.ledger_key(&settings.config.ledger)?);
         let clock = settings.clock.clone();
@@ -93,6 +101,7 @@ impl Application {
             ))
             .await
             .map_err(|e| ServerError::Policy(e.to_string()))?;
+        store.set_provisioned_systems(connectors.names()).await?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -108,6 +117,7 @@ impl Application {
             metrics: Arc::new(Metrics::default()),
             sqlite,
             ledger_key,
+            connectors,
         };
         Ok(Application {
             listener,
@@ -151,6 +161,18 @@ impl Application {
             Duration::from_millis(self.config.ledger.checkpoint_interval_ms),
             stop_tx.subscribe(),
         );
+        let provisioner = (!self.state.connectors.is_empty()).then(|| {
+            provisioner::spawn(
+                Provisioner::new(
+                    self.state.store.clone(),
+                    self.state.clock.clone(),
+                    self.state.connectors.clone(),
+                    self.config.provisioning.clone(),
+                    self.state.metrics.clone(),
+                ),
+                stop_tx.subscribe(),
+            )
+        });
         let router = router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -160,6 +182,9 @@ impl Application {
             let _ = handle.await;
         }
         let _ = signer.await;
+        if let Some(handle) = provisioner {
+            let _ = handle.await;
+        }
         let sqlite = self.state.sqlite.clone();
         drop(self.state);
         let _ = tokio::task::spawn_blocking(move || sqlite.shutdown()).await;

@@ -9,6 +9,19 @@
 //! key_file = "/etc/writ/ledger-key"    # default: <data dir>/ledger-key, made at first start
 //! checkpoint_interval_ms = 1000        # sign new entries at most this often
 //!
+//! [provisioning]              # the worker that pushes grants into target systems
+//! concurrency = 8
+//! max_attempts = 8            # then the job is dead-lettered (visible, retryable)
+//! backoff_base_ms = 1000      # doubled per attempt, with jitter, up to backoff_max_ms
+//! backoff_max_ms = 300000
+//!
+//! [systems.corp-directory]    # a connector per target system (see writ_connect)
+//! connector = "ldap"
+//! url = "ldap://ldap.example.com"
+//! bind_dn = "cn=writ,ou=services,dc=example,dc=com"
+//! bind_password = { env = "WRIT_LDAP_PASSWORD" }
+//! account_dn = "uid={account},ou=people,dc=example,dc=com"
+//!
 //! [approval]                  # overrides of the default approval chains
 //! security_group = "security"
 //! min_justification = 10
@@ -19,10 +32,12 @@
 //! max_duration = "4h"
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use writ_core::ApprovalPolicy;
+use writ_connect::SystemConfig;
+use writ_core::{ApprovalPolicy, Name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -40,6 +55,56 @@ pub struct Config {
     pub approval: ApprovalPolicy,
     pub scheduler_interval_ms: u64,
     pub ledger: LedgerConfig,
+    pub provisioning: ProvisioningConfig,
+    /// Target systems with a connector, in name order.
+    pub systems: Vec<SystemConfig>,
+}
+
+/// How the provisioning worker runs jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvisioningConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Attempts before a job goes to the dead-letter state.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each next one twice as long (with jitter).
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often the worker looks for due jobs.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        ProvisioningConfig {
+            concurrency: 8,
+            max_attempts: 8,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+impl ProvisioningConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=256).contains(&self.concurrency) {
+            return Err("provisioning.concurrency must be between 1 and 256".into());
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            return Err("provisioning.max_attempts must be between 1 and 100".into());
+        }
+        if self.backoff_base_ms == 0 || self.backoff_base_ms > self.backoff_max_ms {
+            return Err(
+                "provisioning.backoff_base_ms must be above 0 and at most backoff_max_ms".into(),
+            );
+        }
+        if !(10..=60_000).contains(&self.poll_interval_ms) {
+            return Err("provisioning.poll_interval_ms must be between 10 and 60000".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +132,8 @@ impl Default for Config {
             approval: ApprovalPolicy::default(),
             scheduler_interval_ms: 1000,
             ledger: LedgerConfig::default(),
+            provisioning: ProvisioningConfig::default(),
+            systems: Vec::new(),
         }
     }
 }
@@ -80,6 +147,10 @@ struct FileConfig {
     approval: Option<toml::Value>,
     #[serde(default)]
     ledger: Option<LedgerFile>,
+    #[serde(default)]
+    provisioning: Option<ProvisioningConfig>,
+    #[serde(default)]
+    systems: Option<BTreeMap<String, toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +204,17 @@ impl Config {
                 key_file: l.key_file,
                 checkpoint_interval_ms: interval,
             };
+        }
+        if let Some(p) = file.provisioning {
+            p.validate().map_err(invalid)?;
+            config.provisioning = p;
+        }
+        if let Some(systems) = file.systems {
+            for name in systems.keys() {
+                Name::parse(name).map_err(|m| invalid(format!("systems.{name}: {m}")))?;
+            }
+            config.systems =
+                SystemConfig::all_from_toml(&systems).map_err(|e| invalid(e.to_string()))?;
         }
         if let Some(approval) = file.approval {
             let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;
@@ -197,5 +279,25 @@ mod tests {
         assert!(Config::parse("[scheduler]\ninterval_ms = 1\n", "t").is_err());
         assert!(Config::parse("[ledger]\norigin = \"a b\"\n", "t").is_err());
         assert!(Config::parse("[ledger]\ncheckpoint_interval_ms = 5\n", "t").is_err());
+        assert!(Config::parse("[provisioning]\nconcurrency = 0\n", "t").is_err());
+        assert!(Config::parse("[provisioning]\nretries = 3\n", "t").is_err());
+    }
+
+    #[test]
+    fn a_malformed_system_is_refused_naming_the_system_and_the_field() {
+        let e = Config::parse(
+            "[systems.corp-ldap]\nconnector = \"ldap\"\nurl = \"ldap://x\"\nbind_dn = \"cn=a\"\nbind_password = { env = \"P\" }\n",
+            "writ.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("writ.toml") && e.contains("`corp-ldap`") && e.contains("`account_dn`"),
+            "{e}"
+        );
+        let e = Config::parse("[systems.\"Bad Name\"]\nconnector = \"ldap\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Bad Name"), "{e}");
     }
 }

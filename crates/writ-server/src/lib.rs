@@ -13,6 +13,7 @@ pub mod demo;
 mod extract;
 pub mod metrics;
 pub mod problem;
+pub mod provisioner;
 pub mod scheduler;
 pub mod signer;
 pub mod wire;

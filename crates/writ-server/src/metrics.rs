@@ -22,6 +22,7 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    attempts: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -109,7 +110,7 @@ impl Metrics {
         let _ = writeln!(out, "writ_ledger_events {}", stats.events);
         let _ = writeln!(out, "# HELP writ_grants Grants by status.");
         let _ = writeln!(out, "# TYPE writ_grants gauge");
-        for status in ["active", "expired", "revoked", "renewed"] {
+        for status in writ_core::GrantStatus::ALL.map(writ_core::GrantStatus::as_str) {
             let n = stats
                 .grants_by_status
                 .iter()
@@ -127,6 +128,45 @@ impl Metrics {
                 .map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "writ_requests{{status=\"{status}\"}} {n}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP writ_provisioning_jobs Provisioning jobs by state (dead = given up, waiting for an admin's retry)."
+        );
+        let _ = writeln!(out, "# TYPE writ_provisioning_jobs gauge");
+        for state in ["queued", "done", "dead"] {
+            let n = stats
+                .jobs_by_state
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "writ_provisioning_jobs{{state=\"{state}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP writ_provisioning_attempts_total Connector calls by system and outcome (confirmed, retry, dead)."
+        );
+        let _ = writeln!(out, "# TYPE writ_provisioning_attempts_total counter");
+        for ((system, outcome), n) in self
+            .attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "writ_provisioning_attempts_total{{system=\"{system}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
         out
+    }
+
+    /// Counts one connector call's outcome (`confirmed`, `retry` or `dead`).
+    pub fn attempt(&self, system: &str, outcome: &'static str) {
+        *self
+            .attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((system.to_owned(), outcome))
+            .or_default() += 1;
     }
 }

@@ -11,6 +11,7 @@ use writ_core::{
     Grant, Identity, IdentityKind, IdentityStatus, Name, NhiKind, Request, RiskTier, Role,
     StepEligibility, System, SystemKind, Timestamp, Token,
 };
+use writ_store::ProvisioningJob;
 
 fn ts(t: Timestamp) -> String {
     t.to_rfc3339()
@@ -258,7 +259,7 @@ pub struct GrantView {
     pub request: String,
     pub beneficiary: String,
     pub entitlement: String,
-    /// `active`, `expired`, `revoked` or `renewed`.
+    /// `pending`, `active`, `revoking`, `expiring`, `expired`, `revoked` or `renewed`.
     pub status: String,
     pub granted_at: String,
     pub expires_at: String,
@@ -273,6 +274,21 @@ pub struct GrantView {
     pub end_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor: Option<String>,
+    /// A connector provisions this grant in its target system.
+    #[serde(default)]
+    pub provisioned_by_connector: bool,
+    /// When the target confirmed the access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_at: Option<String>,
+    /// When the target confirmed the removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprovisioned_at: Option<String>,
+    /// The job that failed for good (`provision` or `deprovision`), waiting for a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_job: Option<String>,
+    /// Its provisioning jobs (shown for one grant, not in lists).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobView>,
 }
 
 impl From<&Grant> for GrantView {
@@ -291,8 +307,74 @@ impl From<&Grant> for GrantView {
             ended_by: g.ended_by.clone(),
             end_reason: g.end_reason.clone(),
             successor: g.successor.as_ref().map(|x| x.to_string()),
+            provisioned_by_connector: g.provision,
+            provisioned_at: g.provisioned_at.map(ts),
+            deprovisioned_at: g.deprovisioned_at.map(ts),
+            failed_job: g.failed.map(|a| a.as_str().to_owned()),
+            jobs: Vec::new(),
         }
     }
+}
+
+/// One provisioning job: a row of the outbox with the worker's bookkeeping.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub grant: String,
+    /// `provision` or `deprovision`.
+    pub action: String,
+    /// `queued`, `done` or `dead`.
+    pub state: String,
+    pub system: String,
+    pub entitlement: String,
+    pub beneficiary: String,
+    /// The entitlement's external reference in the target.
+    pub target: String,
+    /// The ledger entry that opened the job.
+    pub opened_by_seq: u64,
+    /// The ledger entry that closed or dead-lettered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by_seq: Option<u64>,
+    /// Why it was dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Failed attempts so far (while queued).
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl From<&ProvisioningJob> for JobView {
+    fn from(j: &ProvisioningJob) -> Self {
+        JobView {
+            grant: j.grant.to_string(),
+            action: j.action.as_str().into(),
+            state: j.state.as_str().into(),
+            system: j.system.to_string(),
+            entitlement: j.entitlement.to_string(),
+            beneficiary: j.beneficiary.to_string(),
+            target: j.target.clone(),
+            opened_by_seq: j.created_seq,
+            closed_by_seq: j.finished_seq,
+            error: j.error.clone(),
+            attempts: j.attempts,
+            next_attempt_at: j.next_at.map(ts),
+            last_error: j.last_error.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// `provision` or `deprovision`.
+    pub action: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

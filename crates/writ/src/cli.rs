@@ -82,6 +82,9 @@ enum Cmd {
     /// Grants.
     #[command(subcommand)]
     Grant(GrantCmd),
+    /// The provisioning outbox: jobs queued, done and dead-lettered; retries.
+    #[command(subcommand)]
+    Provisioning(ProvisioningCmd),
     /// Identities.
     #[command(subcommand)]
     Identity(ListCmd),
@@ -203,6 +206,27 @@ enum GrantCmd {
         id: String,
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvisioningCmd {
+    /// List jobs, newest first.
+    Jobs {
+        /// `queued`, `done` or `dead`.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        grant: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Send a dead-lettered job back to the worker.
+    Retry {
+        grant: String,
+        /// `provision` or `deprovision`.
+        #[arg(long, default_value = "provision")]
+        action: String,
     },
 }
 
@@ -523,6 +547,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 GrantCmd::Revoke { id, reason } => {
                     let g = client.revoke_grant(id, reason).await?;
+                    output::print(json, &g, || output::grant(&g))?;
+                }
+            }
+        }
+        Cmd::Provisioning(cmd) => {
+            let client = cli.client()?;
+            match cmd {
+                ProvisioningCmd::Jobs {
+                    state,
+                    grant,
+                    limit,
+                } => {
+                    let list = client
+                        .jobs(state.as_deref(), grant.as_deref(), *limit)
+                        .await?;
+                    output::print(json, &list, || output::jobs(&list.jobs))?;
+                }
+                ProvisioningCmd::Retry { grant, action } => {
+                    let g = client.retry_provisioning(grant, action).await?;
                     output::print(json, &g, || output::grant(&g))?;
                 }
             }

@@ -7,9 +7,9 @@ use serde::de::DeserializeOwned;
 use writ_server::Problem;
 use writ_server::wire::{
     AuditPage, CancelBody, ConsistencyProof, DecisionBody, EntitlementBody, EntitlementList,
-    GrantList, GrantView, IdentityBody, IdentityList, InclusionProof, IssuedToken, LedgerEntry, Me,
-    NewRequest, NewToken, RequestList, RequestView, RevokeBody, SystemBody, SystemList, TokenList,
-    TokenView,
+    GrantList, GrantView, IdentityBody, IdentityList, InclusionProof, IssuedToken, JobList,
+    LedgerEntry, Me, NewRequest, NewToken, RequestList, RequestView, RetryBody, RevokeBody,
+    SystemBody, SystemList, TokenList, TokenView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +257,41 @@ impl Client {
 
     pub async fn grant(&self, id: &str) -> Result<GrantView, ClientError> {
         self.get(&format!("/api/v1/grants/{}", seg(id))).await
+    }
+
+    /// Sends a dead-lettered job (`provision` or `deprovision`) back to the worker.
+    pub async fn retry_provisioning(
+        &self,
+        id: &str,
+        action: &str,
+    ) -> Result<GrantView, ClientError> {
+        let body = RetryBody {
+            action: action.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            &format!("/api/v1/grants/{}/provisioning/retry", seg(id)),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    /// Provisioning jobs, newest first, optionally only those in `state` or of `grant`.
+    pub async fn jobs(
+        &self,
+        state: Option<&str>,
+        grant: Option<&str>,
+        limit: u32,
+    ) -> Result<JobList, ClientError> {
+        let mut q = format!("limit={limit}");
+        if let Some(s) = state {
+            q.push_str(&format!("&state={}", seg(s)));
+        }
+        if let Some(g) = grant {
+            q.push_str(&format!("&grant={}", seg(g)));
+        }
+        self.get(&format!("/api/v1/provisioning/jobs?{q}")).await
     }
 
     pub async fn revoke_grant(&self, id: &str, reason: &str) -> Result<GrantView, ClientError> {

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use writ_server::wire::{
-    AuditEvent, EntitlementBody, GrantView, IdentityBody, LedgerEntry, RequestView, SystemBody,
-    TokenView,
+    AuditEvent, EntitlementBody, GrantView, IdentityBody, JobView, LedgerEntry, RequestView,
+    SystemBody, TokenView,
 };
 
 pub fn print<T: Serialize>(
@@ -172,7 +172,71 @@ pub fn grant(g: &GrantView) -> String {
             g.end_reason.as_deref().unwrap_or("")
         );
     }
+    if g.provisioned_by_connector {
+        let _ = writeln!(
+            s,
+            "  in target    added {}, removed {}",
+            g.provisioned_at.as_deref().unwrap_or("(not confirmed)"),
+            g.deprovisioned_at.as_deref().unwrap_or("-")
+        );
+        if let Some(f) = &g.failed_job {
+            let _ = writeln!(
+                s,
+                "  FAILED       the {f} job gave up; `writ provisioning retry {} --action {f}`",
+                g.id
+            );
+        }
+        for j in &g.jobs {
+            let _ = writeln!(s, "  job          {}", job_line(j));
+        }
+    }
     s
+}
+
+fn job_line(j: &JobView) -> String {
+    let mut line = format!("{} {} (entry {})", j.action, j.state, j.opened_by_seq);
+    if j.attempts > 0 {
+        line.push_str(&format!(", {} failed attempt(s)", j.attempts));
+    }
+    if let Some(n) = &j.next_attempt_at {
+        line.push_str(&format!(", next try {n}"));
+    }
+    if let Some(e) = j.error.as_ref().or(j.last_error.as_ref()) {
+        line.push_str(&format!(": {e}"));
+    }
+    line
+}
+
+pub fn jobs(list: &[JobView]) -> String {
+    if list.is_empty() {
+        return "No provisioning jobs.\n".into();
+    }
+    let mut t = table(&[
+        "grant",
+        "action",
+        "state",
+        "system",
+        "beneficiary",
+        "target",
+        "attempts",
+        "error",
+    ]);
+    for j in list {
+        t.add_row(vec![
+            j.grant.clone(),
+            j.action.clone(),
+            j.state.clone(),
+            j.system.clone(),
+            j.beneficiary.clone(),
+            j.target.clone(),
+            j.attempts.to_string(),
+            j.error
+                .clone()
+                .or_else(|| j.last_error.clone())
+                .unwrap_or_default(),
+        ]);
+    }
+    format!("{t}\n")
 }
 
 pub fn grants(list: &[GrantView]) -> String {

@@ -1,5 +1,5 @@
 //! A real OpenLDAP server for tests: `Slapd::start()` runs an unprivileged slapd from a
-//! temporary directory on a free loopback port, with `dc=example,dc=org`,
+//! temporary directory on a free loopback port, with `dc=example,dc=com`,
 //! `ou=people` and `ou=groups` loaded; dropping it stops the server.
 //!
 //! Self-contained (std and `tempfile` only), so other crates' tests can include it:
@@ -28,14 +28,14 @@ const MISSING: &str = "slapd not found: run ./scripts/test, which installs slapd
 pub struct Slapd {
     /// `ldap://127.0.0.1:PORT`
     pub url: String,
-    /// The suffix, `dc=example,dc=org`.
+    /// The suffix, `dc=example,dc=com`.
     pub base: String,
-    /// The root DN, `cn=admin,dc=example,dc=org`.
+    /// The root DN, `cn=admin,dc=example,dc=com`.
     pub admin_dn: String,
     pub admin_password: String,
-    /// `ou=people,dc=example,dc=org`
+    /// `ou=people,dc=example,dc=com`
     pub people: String,
-    /// `ou=groups,dc=example,dc=org`
+    /// `ou=groups,dc=example,dc=com`
     pub groups: String,
     pub port: u16,
     dir: tempfile::TempDir,
@@ -61,7 +61,7 @@ impl Slapd {
             .prefix("writ-slapd-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temp dir for slapd: {e}"));
-        let base = "dc=example,dc=org".to_owned();
+        let base = "dc=example,dc=com".to_owned();
         let admin_dn = format!("cn=admin,{base}");
         let admin_password = "slapd-admin-password".to_owned();
         let data = dir.path().join("data");

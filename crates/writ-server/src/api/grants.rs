@@ -5,14 +5,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use writ_core::{Command, Grant, GrantId, GrantStatus, Name, Org, Reason};
-use writ_store::GrantFilter;
+use writ_core::{Command, Grant, GrantId, GrantStatus, JobAction, Name, Org, Reason};
+use writ_store::{GrantFilter, JobFilter};
 
 use super::{Params, json, perform};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Principal};
 use crate::problem::{ApiError, Problem};
-use crate::wire::{GrantList, GrantView, RevokeBody};
+use crate::wire::{GrantList, GrantView, JobView, RetryBody, RevokeBody};
 
 fn grant_id(id: &str) -> Result<GrantId, ApiError> {
     GrantId::parse(id).map_err(|_| ApiError::not_found("unknown-grant", format!("no grant `{id}`")))
@@ -34,14 +34,25 @@ async fn view(state: &AppState, p: &Principal, id: &GrantId) -> Result<GrantView
     if !visible(p, &g, &org) {
         return Err(missing());
     }
-    Ok(GrantView::from(&g))
+    let mut view = GrantView::from(&g);
+    if g.provision {
+        let jobs = state
+            .store
+            .jobs(JobFilter {
+                grant: Some(id.clone()),
+                ..JobFilter::default()
+            })
+            .await?;
+        view.jobs = jobs.iter().rev().map(JobView::from).collect();
+    }
+    Ok(view)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     beneficiary: Option<String>,
-    /// `active`, `expired`, `revoked` or `renewed`.
+    /// `pending`, `active`, `revoking`, `expiring`, `expired`, `revoked` or `renewed`.
     status: Option<String>,
     limit: Option<u32>,
 }
@@ -119,6 +130,35 @@ pub async fn revoke(
         Command::RevokeGrant {
             grant: id.clone(),
             reason,
+        },
+        idempotency,
+        StatusCode::OK,
+        |_| async { view(&state, &p, &id).await },
+    )
+    .await
+}
+
+/// Send a dead-lettered provisioning job back to the worker (admins).
+#[utoipa::path(post, path = "/api/v1/grants/{id}/provisioning/retry", tag = "grants", request_body = RetryBody,
+    params(("id" = String, Path, description = "Grant id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+    JsonBody { body, idempotency }: JsonBody<RetryBody>,
+) -> Result<Response, ApiError> {
+    let id = grant_id(&id)?;
+    let action = JobAction::parse(&body.action)
+        .map_err(|m| ApiError::invalid("invalid-field", format!("action: {m}")))?;
+    perform(
+        &state,
+        &p,
+        Command::RetryProvisioning {
+            grant: id.clone(),
+            action,
         },
         idempotency,
         StatusCode::OK,

@@ -5,6 +5,7 @@ mod catalog;
 mod grants;
 mod ledger;
 pub mod meta;
+mod provisioning;
 mod requests;
 mod tokens;
 
@@ -59,6 +60,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(grants::list))
         .routes(routes!(grants::show))
         .routes(routes!(grants::revoke))
+        .routes(routes!(grants::retry))
+        .routes(routes!(provisioning::jobs))
         .routes(routes!(catalog::list_identities))
         .routes(routes!(catalog::show_identity, catalog::put_identity))
         .routes(routes!(catalog::list_systems))

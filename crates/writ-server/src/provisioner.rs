@@ -1,0 +1,283 @@
+//! The provisioning worker: runs the outbox's due jobs against each system's
+//! connector and reports the outcome back to the ledger.
+//!
+//! A job stays in the outbox until the event that closes it commits, and connector
+//! calls are idempotent, so a crash anywhere (before the call, after it, before the
+//! confirmation commits) only means the call runs again after the restart. Jobs for one
+//! account and entitlement run one at a time, in ledger order (`Store::due_jobs`), so
+//! a removal can never overtake the addition it undoes.
+//!
+//! Failure points for crash tests (`WRIT_FAILPOINTS`): `provision.before_connector`,
+//! `provision.after_connector` (the target changed, the confirmation is not written).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use writ_connect::{Assignment, Connector, ConnectorError, SystemConfig, Unexplained};
+use writ_core::{Actor, Clock, Command, GrantId, JobAction, Name, Receipt, Timestamp};
+use writ_store::{Envelope, ExecError, JobAttempt, ProvisioningJob, Store, StoreError, failpoint};
+
+use crate::config::ProvisioningConfig;
+use crate::metrics::Metrics;
+
+/// The configured systems and their connectors, by system name.
+#[derive(Debug, Default)]
+pub struct Connectors {
+    systems: BTreeMap<Name, (SystemConfig, Arc<dyn Connector>)>,
+}
+
+impl Connectors {
+    /// Builds every configured connector; a bad one is an error naming the system and
+    /// the field (nothing connects yet).
+    pub fn build(systems: &[SystemConfig]) -> Result<Connectors, String> {
+        let mut out = BTreeMap::new();
+        for s in systems {
+            let name = Name::parse(&s.name).map_err(|m| format!("system `{}`: {m}", s.name))?;
+            let connector =
+                writ_connect::connect(&s.name, &s.connector).map_err(|e| e.to_string())?;
+            out.insert(name, (s.clone(), connector));
+        }
+        Ok(Connectors { systems: out })
+    }
+
+    pub fn names(&self) -> BTreeSet<Name> {
+        self.systems.keys().cloned().collect()
+    }
+
+    pub fn get(&self, system: &Name) -> Option<&Arc<dyn Connector>> {
+        self.systems.get(system).map(|(_, c)| c)
+    }
+
+    pub fn unexplained(&self, system: &Name) -> Option<Unexplained> {
+        self.systems.get(system).map(|(c, _)| c.unexplained)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.systems.is_empty()
+    }
+}
+
+/// Errors from target systems go into the ledger and the API: bounded.
+const MAX_ERROR: usize = 1000;
+
+fn bounded(message: &str) -> String {
+    if message.len() <= MAX_ERROR {
+        return message.to_owned();
+    }
+    let mut end = MAX_ERROR;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    connectors: Arc<Connectors>,
+    config: ProvisioningConfig,
+    metrics: Arc<Metrics>,
+    in_flight: Arc<Mutex<HashSet<(GrantId, JobAction)>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Provisioner {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        connectors: Arc<Connectors>,
+        config: ProvisioningConfig,
+        metrics: Arc<Metrics>,
+    ) -> Provisioner {
+        let permits = Arc::new(Semaphore::new(config.concurrency));
+        Provisioner {
+            store,
+            clock,
+            connectors,
+            config,
+            metrics,
+            in_flight: Arc::default(),
+            permits,
+        }
+    }
+
+    /// Starts every due job that is not already running, up to the concurrency limit;
+    /// returns how many it started. Does not wait for them.
+    pub async fn pass(&self) -> Result<usize, StoreError> {
+        let free = self.permits.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let due = self
+            .store
+            .due_jobs(self.clock.now(), (free + self.running()) as u32)
+            .await?;
+        let mut started = 0;
+        for job in due {
+            let key = (job.grant.clone(), job.action);
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            if !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone())
+            {
+                continue;
+            }
+            started += 1;
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.run(job).await;
+                me.in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
+                drop(permit);
+            });
+        }
+        Ok(started)
+    }
+
+    fn running(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Runs one job: the connector call, then the ledger entry that says what happened.
+    async fn run(&self, job: ProvisioningJob) {
+        failpoint::hit("provision.before_connector");
+        let outcome = match self.connectors.get(&job.system) {
+            Some(connector) => {
+                let assignment = Assignment {
+                    grant: job.grant.to_string(),
+                    account: job.beneficiary.to_string(),
+                    target: job.target.clone(),
+                    entitlement: job.entitlement.to_string(),
+                };
+                let result = match job.action {
+                    JobAction::Provision => connector.grant(&assignment).await,
+                    JobAction::Deprovision => connector.revoke(&assignment).await,
+                };
+                result.map(|r| (connector.kind(), r))
+            }
+            None => Err(ConnectorError::Transient(format!(
+                "no connector is configured for system `{}`",
+                job.system
+            ))),
+        };
+        let system = job.system.as_str();
+        let result = match outcome {
+            Ok((kind, r)) => {
+                failpoint::hit("provision.after_connector");
+                let receipt = Receipt {
+                    connector: kind.to_owned(),
+                    change: r.change.as_str().to_owned(),
+                    account_ref: bounded(&r.account_ref),
+                    target_ref: bounded(&r.target_ref),
+                    detail: bounded(&r.detail),
+                };
+                tracing::info!(grant = %job.grant, action = job.action.as_str(), system,
+                    change = %receipt.change, "target confirmed");
+                self.metrics.attempt(system, "confirmed");
+                self.report(Command::ConfirmProvisioning {
+                    grant: job.grant.clone(),
+                    action: job.action,
+                    receipt,
+                })
+                .await
+            }
+            Err(e) => {
+                let attempts = job.attempts + 1;
+                let error = bounded(&e.to_string());
+                if e.is_transient() && attempts < self.config.max_attempts {
+                    let delay = self.backoff(attempts);
+                    tracing::warn!(grant = %job.grant, action = job.action.as_str(), system,
+                        attempts, retry_in_ms = delay.as_millis() as u64, error = %error,
+                        "connector call failed; will retry");
+                    self.metrics.attempt(system, "retry");
+                    let next_at = Timestamp(self.clock.now().millis() + delay.as_millis() as i64);
+                    self.store
+                        .record_attempt(JobAttempt {
+                            grant: job.grant.clone(),
+                            action: job.action,
+                            attempts,
+                            next_at,
+                            error,
+                        })
+                        .await
+                } else {
+                    tracing::error!(grant = %job.grant, action = job.action.as_str(), system,
+                        attempts, error = %error, "provisioning job dead-lettered");
+                    self.metrics.attempt(system, "dead");
+                    self.report(Command::FailProvisioning {
+                        grant: job.grant.clone(),
+                        action: job.action,
+                        attempts,
+                        error,
+                    })
+                    .await
+                }
+            }
+        };
+        if let Err(e) = result {
+            // The job stays queued; the next pass runs it again.
+            tracing::error!(grant = %job.grant, error = %e, "could not record a provisioning outcome");
+        }
+    }
+
+    async fn report(&self, command: Command) -> Result<(), StoreError> {
+        match self
+            .store
+            .execute(Envelope::new(Actor::system("provisioner"), command))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The grant moved on meanwhile (another instance confirmed it): nothing to do.
+            Err(ExecError::Refused(r)) => {
+                tracing::warn!(reason = %r, "provisioning outcome refused");
+                Ok(())
+            }
+            Err(ExecError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Exponential backoff with jitter: base·2^(attempt-1), capped, then a random
+    /// point in its upper half so that jobs failing together do not retry together.
+    fn backoff(&self, attempts: u32) -> Duration {
+        let exp = self
+            .config
+            .backoff_base_ms
+            .saturating_mul(1u64 << (attempts - 1).min(30))
+            .min(self.config.backoff_max_ms);
+        let mut b = [0u8; 8];
+        let r = match getrandom::fill(&mut b) {
+            Ok(()) => u64::from_le_bytes(b),
+            Err(_) => 0,
+        };
+        let half = exp / 2;
+        Duration::from_millis(half + r % (exp - half + 1))
+    }
+}
+
+/// Runs the worker until `stop` changes.
+pub fn spawn(
+    provisioner: Provisioner,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let every = Duration::from_millis(provisioner.config.poll_interval_ms);
+    crate::scheduler::periodic(every, stop, move || {
+        let p = provisioner.clone();
+        async move {
+            if let Err(e) = p.pass().await {
+                tracing::error!(error = %e, "provisioning pass failed; will retry");
+            }
+        }
+    })
+}
