@@ -20,14 +20,36 @@ impl Demo {
 
     /// Like [`Demo::start`], logging at `level` to `stderr`.
     pub fn start_with(data_dir: &Path, level: &str, stderr: Stdio) -> Demo {
-        let mut child = Command::new(WRIT)
-            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        Demo::launch(data_dir, level, stderr, None, &[])
+    }
+
+    /// Starts `writ demo` with a configuration file and environment variables (e.g.
+    /// `WRIT_FAILPOINTS`).
+    pub fn start_configured(data_dir: &Path, config: &Path, env: &[(&str, &str)]) -> Demo {
+        Demo::launch(data_dir, "warn", Stdio::inherit(), Some(config), env)
+    }
+
+    fn launch(
+        data_dir: &Path,
+        level: &str,
+        stderr: Stdio,
+        config: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Demo {
+        let mut cmd = Command::new(WRIT);
+        cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("WRIT_LOG", level)
+            .env_remove("WRIT_FAILPOINTS")
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+            .stderr(stderr);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
         let url = first
@@ -59,6 +81,21 @@ impl Demo {
             .env_remove("WRIT_TOKEN")
             .output()
             .unwrap()
+    }
+
+    /// Waits (up to `secs`) for the process to end by itself; returns its status.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed().as_secs() < secs,
+                "the server did not stop within {secs} s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Simulates a crash: SIGKILL, no graceful shutdown.
