@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Entitlement, System};
-use crate::grant::{JobAction, Receipt};
+use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
 use crate::ids::{GrantId, RequestId, TokenId};
 use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
@@ -129,6 +129,12 @@ pub enum Command {
         grant: GrantId,
         action: JobAction,
     },
+    /// Reconciliation records a finding (`found`) or that it no longer holds.
+    RecordDrift {
+        drift: Drift,
+        found: bool,
+        action: String,
+    },
 }
 
 /// What the store must load before `decide` can judge a command.
@@ -154,6 +160,10 @@ impl Command {
             | Command::FailProvisioning { grant, .. }
             | Command::RetryProvisioning { grant, .. } => Needs {
                 grant: Some(grant.clone()),
+                ..Needs::default()
+            },
+            Command::RecordDrift { drift, .. } => Needs {
+                grant: drift.grant.clone(),
                 ..Needs::default()
             },
             Command::RevokeToken { token } => Needs {
@@ -192,6 +202,7 @@ impl Command {
             Command::ConfirmProvisioning { .. } => "confirm_provisioning",
             Command::FailProvisioning { .. } => "fail_provisioning",
             Command::RetryProvisioning { .. } => "retry_provisioning",
+            Command::RecordDrift { .. } => "record_drift",
         }
     }
 }

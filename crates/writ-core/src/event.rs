@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::canonical::{CanonicalError, canonical_bytes};
 use crate::catalog::{Entitlement, System};
 use crate::command::Actor;
-use crate::grant::{JobAction, Receipt};
+use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
 use crate::ids::{GrantId, RequestId, TokenId};
 use crate::names::{Comment, EntitlementRef, Name, Reason};
@@ -136,6 +136,17 @@ pub enum Event {
         grant: GrantId,
         action: JobAction,
     },
+    /// Reconciliation found the target and the grants disagree. `action` says what
+    /// Writ did: `reported`, `requeued` (missing access provisioned again), or the
+    /// outcome of removing unexplained access (`removed: …`, `removal failed: …`).
+    DriftFound {
+        drift: Drift,
+        action: String,
+    },
+    /// A finding no longer holds (the access was removed, or granted, or restored).
+    DriftResolved {
+        drift: Drift,
+    },
     /// An administrator erased the personal values about `identity` from `entries`
     /// earlier entries. Their leaves, and so the tree, are unchanged.
     PersonalDataErased {
@@ -168,6 +179,8 @@ impl Event {
             Event::GrantDeprovisioned { .. } => "grant_deprovisioned",
             Event::ProvisioningFailed { .. } => "provisioning_failed",
             Event::ProvisioningRetried { .. } => "provisioning_retried",
+            Event::DriftFound { .. } => "drift_found",
+            Event::DriftResolved { .. } => "drift_resolved",
             Event::PersonalDataErased { .. } => "personal_data_erased",
         }
     }
@@ -197,6 +210,12 @@ impl Event {
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. } => format!("grant:{grant}"),
             Event::PersonalDataErased { identity, .. } => format!("identity:{identity}"),
+            Event::DriftFound { drift, .. } | Event::DriftResolved { drift } => {
+                match &drift.grant {
+                    Some(grant) => format!("grant:{grant}"),
+                    None => format!("system:{}", drift.system),
+                }
+            }
         }
     }
 }

@@ -244,6 +244,16 @@ impl Grant {
                 self.failed = None;
                 return;
             }
+            // The target lost the access: provision it again.
+            Event::DriftFound { drift, .. }
+                if drift.kind == DriftKind::Missing && drift.grant.as_ref() == Some(&self.id) =>
+            {
+                if self.status == GrantStatus::Active && self.provision {
+                    self.status = GrantStatus::Pending;
+                    self.provisioned_at = None;
+                }
+                return;
+            }
             _ => return,
         };
         self.status = status;
@@ -274,5 +284,71 @@ impl Grant {
             _ => return None,
         };
         (self.failed != Some(job)).then_some(job)
+    }
+}
+
+/// What reconciliation found wrong between a target system and the grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// Access in the target that no live grant explains.
+    Unexplained,
+    /// An active grant whose access the target does not have.
+    Missing,
+}
+
+impl DriftKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Unexplained => "unexplained",
+            DriftKind::Missing => "missing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "unexplained" => Ok(DriftKind::Unexplained),
+            "missing" => Ok(DriftKind::Missing),
+            other => Err(format!(
+                "`{other}` is not a drift kind: use unexplained or missing"
+            )),
+        }
+    }
+}
+
+/// One reconciliation finding. `(system, entitlement, kind, account_ref)` identifies
+/// it: it is recorded once when found and once when it no longer holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    pub kind: DriftKind,
+    pub system: Name,
+    pub entitlement: EntitlementRef,
+    /// The Writ identity the target's account maps back to, if it does.
+    pub account: Option<Name>,
+    /// The target's own identifier for the account.
+    pub account_ref: String,
+    /// The grant that should have put the access there (`missing` only).
+    pub grant: Option<GrantId>,
+}
+
+impl Drift {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.account_ref.is_empty() || self.account_ref.len() > 1024 {
+            return Err("a finding's account_ref must be 1-1024 bytes".into());
+        }
+        if self.entitlement.system != self.system {
+            return Err(format!(
+                "finding on system `{}` names entitlement `{}` of another system",
+                self.system, self.entitlement
+            ));
+        }
+        match (self.kind, &self.grant) {
+            (DriftKind::Missing, None) => Err("a missing-access finding names its grant".into()),
+            (DriftKind::Unexplained, Some(_)) => {
+                Err("unexplained access has no grant to name".into())
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -38,7 +38,7 @@ pub use command::{Actor, Command, Needs};
 pub use decide::{Ctx, PairState, decide};
 pub use eligibility::{Candidate, Excluded, StepEligibility, eligibility, step_eligibility};
 pub use event::{CURRENT_ENCODING, DecodeError, Event, Opened, PLAIN_ENCODING, Recorded, Sealed};
-pub use grant::{Grant, GrantStatus, JobAction, Receipt};
+pub use grant::{Drift, DriftKind, Grant, GrantStatus, JobAction, Receipt};
 pub use identity::{
     EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
 };

@@ -59,14 +59,19 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use writ_core::{
-    Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, DurationSpec,
-    ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus, Identity, JobAction,
-    Justification, ManualClock, Name, Org, PairState, Personal, Reason, Receipt, Recorded, Refusal,
-    RefusalKind, Request, RequestId, RequestKind, RequestStatus, SequentialIds, System, TicketRef,
-    Timestamp, Token, TokenId, canonical_bytes, decide, sha256_hex, step_eligibility,
+    Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, Drift, DriftKind,
+    DurationSpec, ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus,
+    Identity, JobAction, Justification, ManualClock, Name, Org, PairState, Personal, Reason,
+    Receipt, Recorded, Refusal, RefusalKind, Request, RequestId, RequestKind, RequestStatus,
+    SequentialIds, System, TicketRef, Timestamp, Token, TokenId, canonical_bytes, decide,
+    sha256_hex, step_eligibility,
 };
 
 // ---- the file format ---------------------------------------------------------------
+
+fn yes() -> bool {
+    true
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +147,19 @@ enum CommandSpec {
     Retry {
         grant: String,
         action: JobAction,
+    },
+    /// Reconciliation: `{"kind": "missing", "grant": "@1"}` or `{"kind": "unexplained",
+    /// "entitlement": "corp-ldap/vpn", "account_ref": "uid=mallory"}`.
+    Drift {
+        kind: DriftKind,
+        #[serde(default)]
+        grant: Option<String>,
+        #[serde(default)]
+        entitlement: Option<EntitlementRef>,
+        #[serde(default)]
+        account_ref: Option<String>,
+        #[serde(default = "yes")]
+        found: bool,
     },
     UpsertIdentity(Identity),
     UpsertSystem(System),
@@ -494,7 +512,13 @@ impl World {
             | Event::GrantProvisioned { grant, .. }
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
-            | Event::ProvisioningRetried { grant, .. } => {
+            | Event::ProvisioningRetried { grant, .. }
+            | Event::DriftFound {
+                drift: Drift {
+                    grant: Some(grant), ..
+                },
+                ..
+            } => {
                 let g = self
                     .grants
                     .iter_mut()
@@ -502,7 +526,9 @@ impl World {
                     .ok_or_else(|| missing("grant", grant))?;
                 g.apply(rec);
             }
-            Event::PersonalDataErased { .. } => {}
+            Event::PersonalDataErased { .. }
+            | Event::DriftFound { .. }
+            | Event::DriftResolved { .. } => {}
         }
         Ok(())
     }
@@ -698,6 +724,43 @@ impl World {
                 attempts: *attempts,
                 error: error.clone(),
             },
+            CommandSpec::Drift {
+                kind,
+                grant,
+                entitlement,
+                account_ref,
+                found,
+            } => {
+                let grant = grant.as_deref().map(|g| self.grant_ref(g)).transpose()?;
+                let entitlement = match (&grant, entitlement) {
+                    (_, Some(e)) => e.clone(),
+                    (Some(g), None) => self
+                        .grants
+                        .iter()
+                        .find(|x| &x.id == g)
+                        .ok_or("no such grant")?
+                        .entitlement
+                        .clone(),
+                    (None, None) => return Err("a drift names a grant or an entitlement".into()),
+                };
+                Command::RecordDrift {
+                    drift: Drift {
+                        kind: *kind,
+                        system: entitlement.system.clone(),
+                        entitlement,
+                        account: None,
+                        account_ref: account_ref.clone().unwrap_or_else(|| "uid=someone".into()),
+                        grant,
+                    },
+                    found: *found,
+                    action: if *kind == DriftKind::Missing {
+                        "requeued"
+                    } else {
+                        "reported"
+                    }
+                    .into(),
+                }
+            }
             CommandSpec::Retry { grant, action } => Command::RetryProvisioning {
                 grant: self.grant_ref(grant)?,
                 action: *action,

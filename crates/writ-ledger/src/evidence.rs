@@ -488,6 +488,35 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     ),
                 )?;
             }
+            Event::DriftFound {
+                drift:
+                    writ_core::Drift {
+                        grant: Some(grant),
+                        account_ref,
+                        ..
+                    },
+                action,
+            } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} reconciliation found {account_ref}'s access missing from the target ({action})"
+                    ),
+                )?;
+            }
+            Event::DriftResolved {
+                drift:
+                    writ_core::Drift {
+                        grant: Some(grant), ..
+                    },
+            } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!("at {at} reconciliation found the access back in the target"),
+                )?;
+            }
             Event::ProvisioningRetried { grant, action } => {
                 in_target(
                     &mut story,

@@ -22,7 +22,7 @@ use crate::datadir::{DataDir, DataDirError, Pepper};
 use crate::metrics::Metrics;
 use crate::problem::ApiError;
 use crate::provisioner::{self, Connectors, Provisioner};
-use crate::{api, scheduler, signer};
+use crate::{api, reconcile, scheduler, signer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -173,6 +173,28 @@ impl Application {
                 stop_tx.subscribe(),
             )
         });
+        let reconciler = (!self.state.connectors.is_empty()
+            && self.config.provisioning.reconcile_interval_ms > 0)
+            .then(|| {
+                let (store, connectors) = (self.state.store.clone(), self.state.connectors.clone());
+                scheduler::periodic(
+                    Duration::from_millis(self.config.provisioning.reconcile_interval_ms),
+                    stop_tx.subscribe(),
+                    move || {
+                        let (store, connectors) = (store.clone(), connectors.clone());
+                        async move {
+                            for r in reconcile::reconcile_all(store.as_ref(), &connectors).await {
+                                match r {
+                                    Ok(r) => tracing::info!(system = %r.system,
+                                        unexplained = r.unexplained, missing = r.missing,
+                                        "reconciled"),
+                                    Err(e) => tracing::error!(error = %e, "reconciliation failed"),
+                                }
+                            }
+                        }
+                    },
+                )
+            });
         let router = router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -183,6 +205,9 @@ impl Application {
         }
         let _ = signer.await;
         if let Some(handle) = provisioner {
+            let _ = handle.await;
+        }
+        if let Some(handle) = reconciler {
             let _ = handle.await;
         }
         let sqlite = self.state.sqlite.clone();

@@ -14,6 +14,7 @@
 //! max_attempts = 8            # then the job is dead-lettered (visible, retryable)
 //! backoff_base_ms = 1000      # doubled per attempt, with jitter, up to backoff_max_ms
 //! backoff_max_ms = 300000
+//! reconcile_interval_ms = 3600000   # compare targets with grants (0: on demand only)
 //!
 //! [systems.corp-directory]    # a connector per target system (see writ_connect)
 //! connector = "ldap"
@@ -73,6 +74,8 @@ pub struct ProvisioningConfig {
     pub backoff_max_ms: u64,
     /// How often the worker looks for due jobs.
     pub poll_interval_ms: u64,
+    /// How often every system is reconciled against the grants (0: only on demand).
+    pub reconcile_interval_ms: u64,
 }
 
 impl Default for ProvisioningConfig {
@@ -83,6 +86,7 @@ impl Default for ProvisioningConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 300_000,
             poll_interval_ms: 250,
+            reconcile_interval_ms: 3_600_000,
         }
     }
 }
@@ -102,6 +106,12 @@ impl ProvisioningConfig {
         }
         if !(10..=60_000).contains(&self.poll_interval_ms) {
             return Err("provisioning.poll_interval_ms must be between 10 and 60000".into());
+        }
+        if self.reconcile_interval_ms != 0 && self.reconcile_interval_ms < 1_000 {
+            return Err(
+                "provisioning.reconcile_interval_ms must be 0 (on demand only) or at least 1000"
+                    .into(),
+            );
         }
         Ok(())
     }

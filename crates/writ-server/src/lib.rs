@@ -14,6 +14,7 @@ mod extract;
 pub mod metrics;
 pub mod problem;
 pub mod provisioner;
+pub mod reconcile;
 pub mod scheduler;
 pub mod signer;
 pub mod wire;

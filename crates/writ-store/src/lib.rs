@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use writ_core::{
-    Actor, Command, EntitlementRef, Grant, GrantId, GrantStatus, JobAction, Name, Org, Recorded,
-    Refusal, Request, RequestId, RequestStatus, Timestamp, Token, TokenId,
+    Actor, Command, Drift, EntitlementRef, Grant, GrantId, GrantStatus, JobAction, Name, Org,
+    Recorded, Refusal, Request, RequestId, RequestStatus, Timestamp, Token, TokenId,
 };
 
 pub mod failpoint;
@@ -202,6 +202,16 @@ pub struct JobAttempt {
     pub error: String,
 }
 
+/// A reconciliation finding that still holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub drift: Drift,
+    /// What Writ did about it when it was found.
+    pub action: String,
+    /// The ledger entry that recorded it.
+    pub found_seq: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub state: Option<JobState>,
@@ -259,6 +269,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn jobs(&self, filter: JobFilter) -> Result<Vec<ProvisioningJob>, StoreError>;
     /// Records a failed attempt that will be retried at `next_at`.
     async fn record_attempt(&self, attempt: JobAttempt) -> Result<(), StoreError>;
+    /// Every live grant (pending, active, revoking, expiring) on `system`.
+    async fn live_grants(&self, system: &Name) -> Result<Vec<Grant>, StoreError>;
+    /// Reconciliation findings that still hold, for one system or all.
+    async fn findings(&self, system: Option<&Name>) -> Result<Vec<Finding>, StoreError>;
 
     /// The number of leaves in the ledger's Merkle tree (= events).
     async fn ledger_size(&self) -> Result<u64, StoreError>;

@@ -85,6 +85,14 @@ enum Cmd {
     /// The provisioning outbox: jobs queued, done and dead-lettered; retries.
     #[command(subcommand)]
     Provisioning(ProvisioningCmd),
+    /// Compare what each target system holds with the live grants; record findings.
+    Reconcile {
+        /// One system (all configured systems when absent).
+        system: Option<String>,
+        /// List every membership with the grant and approval that explain it.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Identities.
     #[command(subcommand)]
     Identity(ListCmd),
@@ -568,6 +576,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let g = client.retry_provisioning(grant, action).await?;
                     output::print(json, &g, || output::grant(&g))?;
                 }
+            }
+        }
+        Cmd::Reconcile { system, explain } => {
+            let reports = cli.client()?.reconcile(system.as_deref()).await?;
+            output::print(json, &reports, || {
+                output::reconcile(&reports.reports, *explain)
+            })?;
+            let unexplained: usize = reports.reports.iter().map(|r| r.unexplained).sum();
+            let missing: usize = reports.reports.iter().map(|r| r.missing).sum();
+            if unexplained + missing > 0 {
+                // Findings are not an error of the command, but scripts want to know.
+                std::process::exit(3);
             }
         }
         Cmd::Identity(ListCmd::List) => {

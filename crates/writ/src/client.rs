@@ -294,6 +294,18 @@ impl Client {
         self.get(&format!("/api/v1/provisioning/jobs?{q}")).await
     }
 
+    /// Reconciles one system (or every configured one) now.
+    pub async fn reconcile(
+        &self,
+        system: Option<&str>,
+    ) -> Result<writ_server::reconcile::ReconcileReports, ClientError> {
+        let path = match system {
+            Some(s) => format!("/api/v1/reconcile?system={}", seg(s)),
+            None => "/api/v1/reconcile".to_owned(),
+        };
+        self.call(Method::POST, &path, None::<&()>, None).await
+    }
+
     pub async fn revoke_grant(&self, id: &str, reason: &str) -> Result<GrantView, ClientError> {
         let body = RevokeBody {
             reason: reason.to_owned(),

@@ -411,3 +411,56 @@ pub fn proof(hashes: &[String], what: &str) -> String {
     }
     out
 }
+
+pub fn reconcile(reports: &[writ_server::reconcile::ReconcileReport], explain: bool) -> String {
+    let mut s = String::new();
+    for r in reports {
+        let _ = writeln!(
+            s,
+            "{}: {} memberships, {} live grants — {} explained, {} unexplained, {} missing (unexplained access: {})",
+            r.system,
+            r.memberships,
+            r.live_grants,
+            r.explained,
+            r.unexplained,
+            r.missing,
+            r.unexplained_policy
+        );
+        for u in &r.unchecked {
+            let _ = writeln!(s, "  not checked: {u}");
+        }
+        if !r.recorded.is_empty() {
+            let mut t = table(&["finding", "entitlement", "account", "grant", "action"]);
+            for f in &r.recorded {
+                t.add_row(vec![
+                    f.kind.clone(),
+                    f.entitlement.clone(),
+                    f.account.clone().unwrap_or_else(|| f.account_ref.clone()),
+                    f.grant.clone().unwrap_or_default(),
+                    f.action.clone(),
+                ]);
+            }
+            let _ = writeln!(s, "{t}");
+        }
+        let open: Vec<_> = r.access.iter().filter(|a| a.state != "explained").collect();
+        let shown: Vec<_> = if explain {
+            r.access.iter().collect()
+        } else {
+            open
+        };
+        if !shown.is_empty() {
+            let mut t = table(&["state", "entitlement", "account", "grant", "approved by"]);
+            for a in shown {
+                t.add_row(vec![
+                    a.state.clone(),
+                    a.entitlement.clone(),
+                    a.account.clone().unwrap_or_else(|| a.account_ref.clone()),
+                    a.grant.clone().unwrap_or_default(),
+                    a.approved_by.join("; "),
+                ]);
+            }
+            let _ = writeln!(s, "{t}");
+        }
+    }
+    s
+}

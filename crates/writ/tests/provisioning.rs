@@ -403,3 +403,178 @@ async fn a_system_without_a_connector_is_not_held_back() {
     let _ = app.clock.now();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_added_by_hand_is_reported_once_and_each_access_names_its_approval() {
+    let ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), ""), false).await;
+    let (_, grant) = app.vpn_grant("alice", "1d").await;
+    wait_for(&app, &grant, |g| g.status == "active").await;
+    // Behind Writ's back: a Writ identity and a stranger.
+    let stranger = "cn=mallory,ou=contractors,dc=example,dc=com";
+    ldap.modify_ldif(&format!(
+        "dn: {VPN_GROUP}\nchangetype: modify\nadd: member\nmember: {}\nmember: {stranger}\n",
+        member("bob")
+    ));
+
+    let ada = app.as_("ada");
+    let err = app.as_("priya").reconcile(None).await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let report = &ada.reconcile(Some("corp-ldap")).await.unwrap().reports[0];
+    assert_eq!(
+        (
+            report.memberships,
+            report.explained,
+            report.unexplained,
+            report.missing
+        ),
+        (3, 1, 2, 0),
+        "{report:#?}"
+    );
+    assert_eq!(report.unexplained_policy, "report");
+    // The demo's other directory groups do not exist in this directory: said, not hidden.
+    assert!(
+        report
+            .unchecked
+            .iter()
+            .any(|u| u.starts_with("corp-ldap/domain-admins: ")),
+        "{report:#?}"
+    );
+    let mut recorded: Vec<(&str, &str)> = report
+        .recorded
+        .iter()
+        .map(|f| (f.account_ref.as_str(), f.action.as_str()))
+        .collect();
+    recorded.sort();
+    let bob = member("bob");
+    assert_eq!(
+        recorded,
+        [(stranger, "reported"), (bob.as_str(), "reported")]
+    );
+    let alice = report
+        .access
+        .iter()
+        .find(|a| a.account.as_deref() == Some("alice"))
+        .unwrap();
+    assert_eq!(
+        (alice.state.as_str(), alice.grant.as_deref()),
+        ("explained", Some(grant.as_str()))
+    );
+    assert!(
+        alice.approved_by.len() == 1
+            && alice.approved_by[0].starts_with("priya (manager of `alice`"),
+        "{alice:#?}"
+    );
+    // Reported, not touched.
+    assert_eq!(ldap.members(VPN_GROUP).len(), 3);
+
+    // A finding is recorded once, not once per run.
+    let again = &ada.reconcile(Some("corp-ldap")).await.unwrap().reports[0];
+    assert_eq!(again.unexplained, 2);
+    assert!(again.recorded.is_empty(), "{again:#?}");
+    let kinds = event_kinds(&ada).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "drift_found").count(), 2);
+
+    // Removed by hand: the next run says the finding no longer holds.
+    ldap.modify_ldif(&format!(
+        "dn: {VPN_GROUP}\nchangetype: modify\ndelete: member\nmember: {bob}\n"
+    ));
+    let later = &ada.reconcile(None).await.unwrap().reports[0];
+    assert_eq!(later.unexplained, 1);
+    assert_eq!(later.recorded.len(), 1);
+    assert_eq!(
+        (
+            later.recorded[0].account_ref.as_str(),
+            later.recorded[0].action.as_str()
+        ),
+        (bob.as_str(), "resolved")
+    );
+    let err = ada.reconcile(Some("nowhere")).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unexplained_access_is_removed_where_the_system_says_so() {
+    let ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let config = ldap_config(&ldap, secrets.path(), "unexplained = \"revoke\"");
+    let app = TestApp::spawn_with(config, false).await;
+    let (_, grant) = app.vpn_grant("alice", "1d").await;
+    wait_for(&app, &grant, |g| g.status == "active").await;
+    let stranger = "cn=mallory,ou=contractors,dc=example,dc=com";
+    ldap.modify_ldif(&format!(
+        "dn: {VPN_GROUP}\nchangetype: modify\nadd: member\nmember: {}\nmember: {stranger}\n",
+        member("bob")
+    ));
+    let report = &app.as_("ada").reconcile(None).await.unwrap().reports[0];
+    assert_eq!(report.unexplained_policy, "revoke");
+    let bob = member("bob");
+    let action = |who: &str| {
+        report
+            .recorded
+            .iter()
+            .find(|f| f.account_ref == who)
+            .map(|f| f.action.clone())
+            .unwrap()
+    };
+    assert!(action(&bob).starts_with("removed: removed"), "{report:#?}");
+    assert!(
+        action(stranger).starts_with("reported: the member is not a Writ account"),
+        "{report:#?}"
+    );
+    let mut now = ldap.members(VPN_GROUP);
+    now.sort();
+    let mut want = vec![member("alice"), stranger.to_owned()];
+    want.sort();
+    assert_eq!(
+        now, want,
+        "bob removed from the real directory; alice's granted access kept"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lost_in_the_target_is_provisioned_again() {
+    let ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), ""), false).await;
+    let (_, grant) = app.vpn_grant("alice", "1d").await;
+    wait_for(&app, &grant, |g| g.status == "active").await;
+    // Someone removes alice by hand (keeping the group valid with a placeholder).
+    ldap.modify_ldif(&format!(
+        "dn: {VPN_GROUP}\nchangetype: modify\nadd: member\nmember: {VPN_GROUP}\n-\ndelete: member\nmember: {}\n",
+        member("alice")
+    ));
+    assert!(!ldap.members(VPN_GROUP).contains(&member("alice")));
+
+    let ada = app.as_("ada");
+    let report = &ada.reconcile(None).await.unwrap().reports[0];
+    assert_eq!(report.missing, 1, "{report:#?}");
+    assert_eq!(report.recorded[0].action, "requeued");
+    assert_eq!(report.recorded[0].grant.as_deref(), Some(grant.as_str()));
+    let g = wait_for(&app, &grant, |g| {
+        g.status == "active" && g.provisioned_at.is_some()
+    })
+    .await;
+    assert!(ldap.members(VPN_GROUP).contains(&member("alice")), "{g:#?}");
+    let resolved = &ada.reconcile(None).await.unwrap().reports[0];
+    assert_eq!((resolved.missing, resolved.recorded.len()), (0, 1));
+    assert_eq!(resolved.recorded[0].action, "resolved");
+    // The grant's evidence tells the whole story of its target.
+    let key = app.anonymous().ledger_key().await.unwrap();
+    let bundle: writ_ledger::evidence::Bundle =
+        serde_json::from_value(ada.evidence(&grant).await.unwrap()).unwrap();
+    let story = writ_ledger::evidence::verify(&bundle, &key)
+        .unwrap()
+        .to_string();
+    assert!(
+        story.contains("access missing from the target (requeued)"),
+        "{story}"
+    );
+    app.stop().await;
+}

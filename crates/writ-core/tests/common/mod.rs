@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use writ_core::{
-    Actor, ApprovalPolicy, Comment, Constraints, Decision, DurationSpec, EmploymentType,
-    Entitlement, EntitlementKind, EntitlementRef, Event, GrantId, Human, Identity, IdentityKind,
-    IdentityStatus, JobAction, Justification, Name, Nhi, NhiKind, Reason, Receipt, Recorded,
-    RequestId, RequestKind, RiskTier, Role, Sealed, StepRole, Submission, System, SystemKind,
-    TicketRef, Timestamp, Token, TokenId, canonical_bytes, sha256_hex,
+    Actor, ApprovalPolicy, Comment, Constraints, Decision, Drift, DriftKind, DurationSpec,
+    EmploymentType, Entitlement, EntitlementKind, EntitlementRef, Event, GrantId, Human, Identity,
+    IdentityKind, IdentityStatus, JobAction, Justification, Name, Nhi, NhiKind, Reason, Receipt,
+    Recorded, RequestId, RequestKind, RiskTier, Role, Sealed, StepRole, Submission, System,
+    SystemKind, TicketRef, Timestamp, Token, TokenId, canonical_bytes, sha256_hex,
 };
 
 pub fn name(s: &str) -> Name {
@@ -203,6 +203,27 @@ pub fn every_event() -> Vec<Event> {
                 detail: "not a member".into(),
             },
         },
+        Event::DriftFound {
+            drift: Drift {
+                kind: DriftKind::Missing,
+                system: name("pg-prod"),
+                entitlement: EntitlementRef::parse("pg-prod/dba").unwrap(),
+                account: Some(name("svc-etl")),
+                account_ref: "svc-etl".into(),
+                grant: Some(grant.clone()),
+            },
+            action: "requeued".into(),
+        },
+        Event::DriftResolved {
+            drift: Drift {
+                kind: DriftKind::Unexplained,
+                system: name("pg-prod"),
+                entitlement: EntitlementRef::parse("pg-prod/dba").unwrap(),
+                account: None,
+                account_ref: "mallory".into(),
+                grant: None,
+            },
+        },
         Event::GrantRenewed {
             grant: old,
             successor: grant.clone(),
@@ -276,9 +297,11 @@ pub fn every_event() -> Vec<Event> {
             Event::GrantDeprovisioned { .. } => 17,
             Event::ProvisioningFailed { .. } => 18,
             Event::ProvisioningRetried { .. } => 19,
+            Event::DriftFound { .. } => 20,
+            Event::DriftResolved { .. } => 21,
         })
         .collect();
-    assert_eq!(covered.len(), 20, "every event kind is exercised");
+    assert_eq!(covered.len(), 22, "every event kind is exercised");
     events
 }
 

@@ -62,6 +62,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(grants::revoke))
         .routes(routes!(grants::retry))
         .routes(routes!(provisioning::jobs))
+        .routes(routes!(provisioning::reconcile))
         .routes(routes!(catalog::list_identities))
         .routes(routes!(catalog::show_identity, catalog::put_identity))
         .routes(routes!(catalog::list_systems))

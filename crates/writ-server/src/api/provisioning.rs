@@ -5,13 +5,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use writ_core::GrantId;
+use writ_core::{GrantId, Name, Role};
 use writ_store::{JobFilter, JobState};
 
 use super::{Params, json};
 use crate::app::AppState;
-use crate::extract::Principal;
+use crate::extract::{Acting, Principal};
 use crate::problem::{ApiError, Problem};
+use crate::reconcile::{self, ReconcileError, ReconcileReports};
 use crate::wire::{JobList, JobView};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,4 +64,52 @@ pub async fn jobs(
             jobs: rows.iter().map(JobView::from).collect(),
         },
     )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileQuery {
+    /// One system; all configured systems when absent.
+    system: Option<String>,
+}
+
+/// Reconcile now: compare what each target holds with the live grants, record new
+/// findings and resolved ones, and say which approval explains each access (admins).
+#[utoipa::path(post, path = "/api/v1/reconcile", tag = "provisioning", params(ReconcileQuery),
+    responses((status = 200, body = ReconcileReports), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 502, body = Problem)))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Params(q): Params<ReconcileQuery>,
+) -> Result<Response, ApiError> {
+    if !p.identity.has_role(Role::Admin) {
+        return Err(ApiError::forbidden(
+            "admin-only",
+            "only admins run reconciliation",
+        ));
+    }
+    let systems = match &q.system {
+        Some(s) => vec![
+            Name::parse(s)
+                .map_err(|m| ApiError::bad_request("invalid-query", format!("system: {m}")))?,
+        ],
+        None => state.connectors.names().into_iter().collect(),
+    };
+    let mut reports = Vec::new();
+    for system in systems {
+        let report = reconcile::reconcile(state.store.as_ref(), &state.connectors, &system)
+            .await
+            .map_err(|e| match e {
+                ReconcileError::UnknownSystem(_) => {
+                    ApiError::not_found("unknown-system", e.to_string())
+                }
+                ReconcileError::Target { .. } => {
+                    ApiError::new(StatusCode::BAD_GATEWAY, "target-unavailable", e.to_string())
+                }
+                ReconcileError::Store(e) => e.into(),
+            })?;
+        reports.push(report);
+    }
+    json(StatusCode::OK, &ReconcileReports { reports })
 }

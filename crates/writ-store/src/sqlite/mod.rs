@@ -31,13 +31,13 @@ pub use erase::{EraseReport, erase_identity};
 pub use rebuild::{
     Dump, ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild,
 };
-use rows::{DbError, DbResult, JOB_COLUMNS};
+use rows::{DbError, DbResult, GRANT_COLUMNS, JOB_COLUMNS};
 pub use schema::PROJECTION_TABLES;
 pub use verify::{Divergence, Phase, Verdict, VerifyOptions, VerifyReport, verify};
 
 use crate::{
-    Checkpoint, Envelope, ExecError, GrantFilter, Hash, JobAttempt, JobFilter, JobState, LedgerKey,
-    Outcome, ProvisioningJob, RequestFilter, Stats, Store, StoreError, StoredEvent,
+    Checkpoint, Envelope, ExecError, Finding, GrantFilter, Hash, JobAttempt, JobFilter, JobState,
+    LedgerKey, Outcome, ProvisioningJob, RequestFilter, Stats, Store, StoreError, StoredEvent,
 };
 
 const READERS: usize = 4;
@@ -627,6 +627,32 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn live_grants(&self, system: &Name) -> Result<Vec<Grant>, StoreError> {
+        // Entitlement references are `system/name`: the range [`system/`, `system0`)
+        // holds exactly this system's.
+        let from = format!("{system}/");
+        let to = format!("{system}0");
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE entitlement >= ?1 AND entitlement < ?2 \
+                 AND status IN ('pending', 'active', 'revoking', 'expiring')"
+            ))?;
+            let mut rows = stmt.query(params![from, to])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::grant_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn findings(&self, system: Option<&Name>) -> Result<Vec<Finding>, StoreError> {
+        let system = system.map(|s| s.to_string());
+        self.read(move |c| rows::load_findings(c, system.as_deref()))
+            .await
     }
 
     async fn record_attempt(&self, attempt: JobAttempt) -> Result<(), StoreError> {

@@ -149,6 +149,30 @@ impl Projector {
                 rows::close_job(conn, grant, action, state, rec.seq, error)?;
                 self.grants.insert(grant.to_string(), g);
             }
+            Event::DriftFound { drift, action } => {
+                rows::save_finding(conn, drift, action, rec.seq)?;
+                if let Some(grant) = &drift.grant {
+                    let mut g = self
+                        .grant(conn, grant.as_str())?
+                        .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
+                    let before = g.open_job();
+                    g.apply(rec);
+                    rows::update_grant(conn, &g)?;
+                    if g.open_job() == Some(JobAction::Provision) && before.is_none() {
+                        // The target lost the access: the same job runs again.
+                        rows::close_job(
+                            conn,
+                            grant,
+                            JobAction::Provision,
+                            "queued",
+                            rec.seq,
+                            None,
+                        )?;
+                    }
+                    self.grants.insert(grant.to_string(), g);
+                }
+            }
+            Event::DriftResolved { drift } => rows::delete_finding(conn, drift)?,
             // The erased values left the projections when they were rebuilt.
             Event::PersonalDataErased { .. } => {}
         }

@@ -2,12 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
-    ApprovalPolicy, Comment, Decision, Entitlement, EntitlementRef, Grant, GrantId, GrantStatus,
-    Identity, JobAction, Name, Org, Reason, Request, RequestId, RequestStatus, Step, StepDecision,
-    StepRole, Submission, System, Timestamp, Token, TokenId,
+    ApprovalPolicy, Comment, Decision, Drift, DriftKind, Entitlement, EntitlementRef, Grant,
+    GrantId, GrantStatus, Identity, JobAction, Name, Org, Reason, Request, RequestId,
+    RequestStatus, Step, StepDecision, StepRole, Submission, System, Timestamp, Token, TokenId,
 };
 
-use crate::{JobState, ProvisioningJob, StoreError};
+use crate::{Finding, JobState, ProvisioningJob, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -480,6 +480,72 @@ pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.failed.map(JobAction::as_str),
     ])?;
     Ok(())
+}
+
+// ---- reconciliation findings -------------------------------------------------------
+
+pub fn save_finding(conn: &Connection, d: &Drift, action: &str, seq: u64) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO findings (system, entitlement, kind, account_ref, account, grant_id, action, found_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        d.system.as_str(),
+        d.entitlement.to_string(),
+        d.kind.as_str(),
+        d.account_ref,
+        d.account.as_ref().map(Name::as_str),
+        d.grant.as_ref().map(GrantId::as_str),
+        action,
+        seq as i64,
+    ])?;
+    Ok(())
+}
+
+pub fn delete_finding(conn: &Connection, d: &Drift) -> DbResult<()> {
+    conn.prepare_cached(
+        "DELETE FROM findings WHERE system = ?1 AND entitlement = ?2 AND kind = ?3 AND account_ref = ?4",
+    )?
+    .execute(params![
+        d.system.as_str(),
+        d.entitlement.to_string(),
+        d.kind.as_str(),
+        d.account_ref
+    ])?;
+    Ok(())
+}
+
+pub fn load_findings(conn: &Connection, system: Option<&str>) -> DbResult<Vec<Finding>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT system, entitlement, kind, account_ref, account, grant_id, action, found_seq FROM findings \
+         WHERE ?1 IS NULL OR system = ?1 ORDER BY system, entitlement, kind, account_ref",
+    )?;
+    let mut rows = stmt.query(params![system])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let c = |e: String| corrupt("finding", e);
+        out.push(Finding {
+            drift: Drift {
+                system: Name::parse(&r.get::<_, String>(0)?).map_err(c)?,
+                entitlement: EntitlementRef::parse(&r.get::<_, String>(1)?).map_err(c)?,
+                kind: DriftKind::parse(&r.get::<_, String>(2)?).map_err(c)?,
+                account_ref: r.get(3)?,
+                account: r
+                    .get::<_, Option<String>>(4)?
+                    .map(|a| Name::parse(&a))
+                    .transpose()
+                    .map_err(c)?,
+                grant: r
+                    .get::<_, Option<String>>(5)?
+                    .map(|g| GrantId::parse(&g))
+                    .transpose()
+                    .map_err(c)?,
+            },
+            action: r.get(6)?,
+            found_seq: r.get::<_, i64>(7)? as u64,
+        });
+    }
+    Ok(out)
 }
 
 // ---- provisioning jobs -------------------------------------------------------------

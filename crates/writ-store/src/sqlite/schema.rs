@@ -140,8 +140,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: provisioning. Grants remember whether a connector provisions them and when
     // the target confirmed; `jobs` is the transactional outbox (a projection: written
-    // by the event that opens or closes a job, in its transaction); `job_attempts` is
-    // the worker's bookkeeping (attempts, next try, last error), outside the ledger.
+    // by the event that opens or closes a job, in its transaction); `findings` the
+    // reconciliation findings that still hold; `job_attempts` is the worker's
+    // bookkeeping (attempts, next try, last error), outside the ledger.
     r#"
     ALTER TABLE grants ADD COLUMN provision INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN provisioned_at INTEGER;
@@ -168,6 +169,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_queue ON jobs(state, created_seq);
     CREATE INDEX jobs_key ON jobs(entitlement, beneficiary, state, created_seq);
 
+    -- Reconciliation findings that still hold, one row per finding.
+    CREATE TABLE findings (
+        system      TEXT NOT NULL,
+        entitlement TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('unexplained', 'missing')),
+        account_ref TEXT NOT NULL,
+        account     TEXT,
+        grant_id    TEXT,
+        action      TEXT NOT NULL,
+        found_seq   INTEGER NOT NULL,
+        PRIMARY KEY (system, entitlement, kind, account_ref)
+    ) WITHOUT ROWID;
+
     CREATE TABLE job_attempts (
         grant_id   TEXT NOT NULL,
         action     TEXT NOT NULL,
@@ -180,7 +194,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 9] = [
+pub const PROJECTION_TABLES: [&str; 10] = [
     "policy",
     "identities",
     "systems",
@@ -190,6 +204,7 @@ pub const PROJECTION_TABLES: [&str; 9] = [
     "request_steps",
     "grants",
     "jobs",
+    "findings",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -203,6 +218,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("request_steps", "request_id, idx"),
     ("grants", "id"),
     ("jobs", "grant_id, action"),
+    ("findings", "system, entitlement, kind, account_ref"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {
