@@ -279,6 +279,22 @@ mod tests {
             Config::default().scheduler_interval_ms
         );
         assert_eq!(c.ledger, LedgerConfig::default());
+        assert_eq!(c.provisioning, ProvisioningConfig::default());
+        assert!(c.systems.is_empty());
+        // Every commented system example parses too.
+        let systems: String = include_str!("../../../writ.example.toml")
+            .lines()
+            .skip_while(|l| !l.starts_with("# [systems."))
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+            .collect();
+        let c = Config::parse(&systems, "systems").unwrap();
+        let kinds: Vec<&str> = c.systems.iter().map(|s| s.connector.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["ldap", "scim", "webhook", "postgres"],
+            "in name order"
+        );
     }
 
     #[test]

@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../writ-connect/tests/peers/slapd.rs"]
-#[allow(dead_code)]
 mod slapd;
 mod support;
 

@@ -7,10 +7,8 @@
 
 mod common;
 #[path = "../../writ-connect/tests/peers/postgres.rs"]
-#[allow(dead_code)]
 mod pg_peer;
 #[path = "../../writ-connect/tests/peers/slapd.rs"]
-#[allow(dead_code)]
 mod slapd;
 
 use std::time::{Duration, Instant};
@@ -369,7 +367,7 @@ account_role = "{prefix}{{account}}"
         .await
         .unwrap();
     let now: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(now, [account.clone()], "GRANT landed in the real database");
+    assert_eq!(now, [account], "GRANT landed in the real database");
 
     app.as_("priya").revoke_grant(&grant, "done").await.unwrap();
     wait_for(&app, &grant, |g| g.status == "revoked").await;
