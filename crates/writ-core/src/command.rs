@@ -129,6 +129,19 @@ pub enum Command {
         grant: GrantId,
         action: JobAction,
     },
+    /// The NHI's owner has had a new credential set in the target (the server made
+    /// it and shows it once); only its fingerprint reaches the ledger.
+    IssueCredential {
+        grant: GrantId,
+        fingerprint: String,
+        expires_at: Timestamp,
+        rotate_by: Timestamp,
+    },
+    /// The scheduler notes that a credential reached its rotation deadline.
+    NoteRotationDue {
+        grant: GrantId,
+        fingerprint: String,
+    },
     /// Reconciliation records a finding (`found`) or that it no longer holds.
     RecordDrift {
         drift: Drift,
@@ -158,7 +171,9 @@ impl Command {
             | Command::ExpireGrant { grant }
             | Command::ConfirmProvisioning { grant, .. }
             | Command::FailProvisioning { grant, .. }
-            | Command::RetryProvisioning { grant, .. } => Needs {
+            | Command::RetryProvisioning { grant, .. }
+            | Command::IssueCredential { grant, .. }
+            | Command::NoteRotationDue { grant, .. } => Needs {
                 grant: Some(grant.clone()),
                 ..Needs::default()
             },
@@ -203,6 +218,8 @@ impl Command {
             Command::FailProvisioning { .. } => "fail_provisioning",
             Command::RetryProvisioning { .. } => "retry_provisioning",
             Command::RecordDrift { .. } => "record_drift",
+            Command::IssueCredential { .. } => "issue_credential",
+            Command::NoteRotationDue { .. } => "note_rotation_due",
         }
     }
 }

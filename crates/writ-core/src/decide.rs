@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::catalog::EntitlementKind;
 use crate::command::{Actor, Command};
 use crate::eligibility::{StepEligibility, step_eligibility};
 use crate::event::Event;
@@ -470,6 +471,69 @@ pub fn decide(
                 error: error.clone(),
             }])
         }
+        Command::IssueCredential {
+            grant,
+            fingerprint,
+            expires_at,
+            rotate_by,
+        } => {
+            let g = credential_grant(ctx, actor, grant)?;
+            if !valid_fingerprint(fingerprint) {
+                return Err(Refusal::invalid(
+                    "invalid-fingerprint",
+                    "a credential fingerprint is `sha256:` and 32 hex digits",
+                ));
+            }
+            if *expires_at <= ctx.now || *expires_at > g.expires_at {
+                return Err(Refusal::invalid(
+                    "invalid-expiry",
+                    format!(
+                        "a credential expires after now and no later than its grant ({})",
+                        g.expires_at
+                    ),
+                ));
+            }
+            if *rotate_by <= ctx.now || rotate_by > expires_at {
+                return Err(Refusal::invalid(
+                    "invalid-rotation",
+                    "a credential is rotated after now and before it expires",
+                ));
+            }
+            if g.credential.as_deref() == Some(fingerprint.as_str()) {
+                return Err(Refusal::conflict(
+                    "credential-reused",
+                    "a new credential must differ from the one it replaces",
+                ));
+            }
+            Ok(vec![Event::CredentialIssued {
+                grant: grant.clone(),
+                fingerprint: fingerprint.clone(),
+                expires_at: *expires_at,
+                rotate_by: *rotate_by,
+                replaces: g.credential.clone(),
+            }])
+        }
+        Command::NoteRotationDue { grant, fingerprint } => {
+            if !matches!(actor, Actor::System(_)) {
+                return Err(Refusal::forbidden(
+                    "scheduler-only",
+                    "only Writ's scheduler notes rotation deadlines",
+                ));
+            }
+            let g = ctx.grant.ok_or_else(|| {
+                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
+            })?;
+            if g.credential.as_deref() != Some(fingerprint.as_str()) {
+                return Err(Refusal::conflict(
+                    "credential-not-current",
+                    format!("`{fingerprint}` is not the credential in force on `{grant}`"),
+                ));
+            }
+            Ok(vec![Event::CredentialRotationDue {
+                grant: grant.clone(),
+                fingerprint: fingerprint.clone(),
+            }])
+        }
         Command::RecordDrift {
             drift,
             found,
@@ -562,6 +626,57 @@ fn provisioned_grant<'a>(
     Ok(g)
 }
 
+/// The grant an NHI owner sets a credential for: active, on a connected system, for
+/// an entitlement that issues credentials, and the actor owns its NHI.
+fn credential_grant<'a>(
+    ctx: &Ctx<'a>,
+    actor: &Actor,
+    grant: &GrantId,
+) -> Result<&'a Grant, Refusal> {
+    let who = writer(ctx, actor)?;
+    let g = ctx
+        .grant
+        .ok_or_else(|| Refusal::not_found("unknown-grant", format!("no grant `{grant}`")))?;
+    let nhi = ctx.org.identity(&g.beneficiary);
+    if nhi.and_then(Identity::owner) != Some(&who.name) {
+        return Err(Refusal::forbidden(
+            "not-owner",
+            format!(
+                "only the owner of NHI `{}` receives its credentials",
+                g.beneficiary
+            ),
+        ));
+    }
+    let issues = ctx
+        .org
+        .entitlement(&g.entitlement)
+        .is_some_and(|e| matches!(e.kind, EntitlementKind::Account | EntitlementKind::Secret));
+    if !issues || !g.provision {
+        return Err(Refusal::conflict(
+            "no-credential",
+            format!(
+                "`{}` does not issue credentials (an account or secret entitlement on a system with a connector does)",
+                g.entitlement
+            ),
+        ));
+    }
+    if !g.is_active() {
+        return Err(Refusal::conflict(
+            "grant-not-active",
+            format!("grant `{grant}` is {}", g.status.as_str()),
+        ));
+    }
+    Ok(g)
+}
+
+fn valid_fingerprint(f: &str) -> bool {
+    f.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
+}
+
 /// Refuses unless `action` is the job `g` has open.
 fn open_job(g: &Grant, action: JobAction) -> Result<(), Refusal> {
     if g.open_job() == Some(action) {
@@ -612,10 +727,18 @@ fn confirm_provisioning(
         }
         JobAction::Deprovision => {
             open_job(g, JobAction::Deprovision)?;
-            Ok(vec![Event::GrantDeprovisioned {
+            let mut events = vec![Event::GrantDeprovisioned {
                 grant: grant.clone(),
                 receipt: receipt.clone(),
-            }])
+            }];
+            // The worker disables the credential with the access it belongs to.
+            if let Some(fingerprint) = &g.credential {
+                events.push(Event::CredentialRevoked {
+                    grant: grant.clone(),
+                    fingerprint: fingerprint.clone(),
+                });
+            }
+            Ok(events)
         }
     }
 }

@@ -136,6 +136,26 @@ pub enum Event {
         grant: GrantId,
         action: JobAction,
     },
+    /// A credential was set in the target for an NHI's grant and shown once to the
+    /// NHI's owner. Only its fingerprint is recorded, never the secret.
+    CredentialIssued {
+        grant: GrantId,
+        fingerprint: String,
+        expires_at: Timestamp,
+        rotate_by: Timestamp,
+        /// The credential it replaces (a rotation).
+        replaces: Option<String>,
+    },
+    /// The credential was disabled in the target (with the access it belongs to).
+    CredentialRevoked {
+        grant: GrantId,
+        fingerprint: String,
+    },
+    /// A credential reached its rotation deadline: a notice for its NHI's owner.
+    CredentialRotationDue {
+        grant: GrantId,
+        fingerprint: String,
+    },
     /// Reconciliation found the target and the grants disagree. `action` says what
     /// Writ did: `reported`, `requeued` (missing access provisioned again), or the
     /// outcome of removing unexplained access (`removed: …`, `removal failed: …`).
@@ -180,6 +200,9 @@ impl Event {
             Event::ProvisioningFailed { .. } => "provisioning_failed",
             Event::ProvisioningRetried { .. } => "provisioning_retried",
             Event::DriftFound { .. } => "drift_found",
+            Event::CredentialIssued { .. } => "credential_issued",
+            Event::CredentialRevoked { .. } => "credential_revoked",
+            Event::CredentialRotationDue { .. } => "credential_rotation_due",
             Event::DriftResolved { .. } => "drift_resolved",
             Event::PersonalDataErased { .. } => "personal_data_erased",
         }
@@ -208,7 +231,10 @@ impl Event {
             | Event::GrantProvisioned { grant, .. }
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
-            | Event::ProvisioningRetried { grant, .. } => format!("grant:{grant}"),
+            | Event::ProvisioningRetried { grant, .. }
+            | Event::CredentialIssued { grant, .. }
+            | Event::CredentialRevoked { grant, .. }
+            | Event::CredentialRotationDue { grant, .. } => format!("grant:{grant}"),
             Event::PersonalDataErased { identity, .. } => format!("identity:{identity}"),
             Event::DriftFound { drift, .. } | Event::DriftResolved { drift } => {
                 match &drift.grant {

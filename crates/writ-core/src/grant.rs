@@ -153,6 +153,8 @@ pub struct Grant {
     pub deprovisioned_at: Option<Timestamp>,
     /// The job that failed for good and waits for an admin's retry, if any.
     pub failed: Option<JobAction>,
+    /// The fingerprint of the credential in force, for grants that issue one.
+    pub credential: Option<String>,
 }
 
 impl Grant {
@@ -190,6 +192,7 @@ impl Grant {
                 provisioned_at: None,
                 deprovisioned_at: None,
                 failed: None,
+                credential: None,
             }),
             _ => None,
         }
@@ -224,6 +227,16 @@ impl Grant {
                 if self.status == GrantStatus::Pending {
                     self.status = GrantStatus::Active;
                 }
+                return;
+            }
+            Event::CredentialIssued {
+                grant, fingerprint, ..
+            } if grant == &self.id => {
+                self.credential = Some(fingerprint.clone());
+                return;
+            }
+            Event::CredentialRevoked { grant, .. } if grant == &self.id => {
+                self.credential = None;
                 return;
             }
             Event::GrantDeprovisioned { grant, .. } if grant == &self.id => {

@@ -161,6 +161,18 @@ enum CommandSpec {
         #[serde(default = "yes")]
         found: bool,
     },
+    /// The NHI owner's new credential: `{"grant": "@1", "fingerprint": "sha256:…",
+    /// "expires_in": "30d", "rotate_in": "20d"}`.
+    IssueCredential {
+        grant: String,
+        fingerprint: String,
+        expires_in: DurationSpec,
+        rotate_in: DurationSpec,
+    },
+    NoteRotationDue {
+        grant: String,
+        fingerprint: String,
+    },
     UpsertIdentity(Identity),
     UpsertSystem(System),
     UpsertEntitlement(Entitlement),
@@ -513,6 +525,9 @@ impl World {
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. }
+            | Event::CredentialIssued { grant, .. }
+            | Event::CredentialRevoked { grant, .. }
+            | Event::CredentialRotationDue { grant, .. }
             | Event::DriftFound {
                 drift: Drift {
                     grant: Some(grant), ..
@@ -761,6 +776,21 @@ impl World {
                     .into(),
                 }
             }
+            CommandSpec::IssueCredential {
+                grant,
+                fingerprint,
+                expires_in,
+                rotate_in,
+            } => Command::IssueCredential {
+                grant: self.grant_ref(grant)?,
+                fingerprint: fingerprint.clone(),
+                expires_at: now.plus(*expires_in),
+                rotate_by: now.plus(*rotate_in),
+            },
+            CommandSpec::NoteRotationDue { grant, fingerprint } => Command::NoteRotationDue {
+                grant: self.grant_ref(grant)?,
+                fingerprint: fingerprint.clone(),
+            },
             CommandSpec::Retry { grant, action } => Command::RetryProvisioning {
                 grant: self.grant_ref(grant)?,
                 action: *action,

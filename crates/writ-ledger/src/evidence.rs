@@ -517,6 +517,41 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     format!("at {at} reconciliation found the access back in the target"),
                 )?;
             }
+            Event::CredentialIssued {
+                grant,
+                fingerprint,
+                expires_at,
+                replaces,
+                ..
+            } => {
+                let what = match replaces {
+                    Some(old) => format!("replacing {old}"),
+                    None => "the first".to_owned(),
+                };
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} {} received credential {fingerprint} ({what}), valid until {}",
+                        who(&r.actor),
+                        expires_at.to_rfc3339()
+                    ),
+                )?;
+            }
+            Event::CredentialRevoked { grant, fingerprint } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!("at {at} credential {fingerprint} was disabled in the target"),
+                )?;
+            }
+            Event::CredentialRotationDue { grant, fingerprint } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!("at {at} credential {fingerprint} reached its rotation deadline"),
+                )?;
+            }
             Event::ProvisioningRetried { grant, action } => {
                 in_target(
                     &mut story,

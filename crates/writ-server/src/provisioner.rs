@@ -50,6 +50,11 @@ impl Connectors {
         self.systems.get(system).map(|(_, c)| c)
     }
 
+    /// The system's credential rotation period, in days.
+    pub fn rotation_days(&self, system: &Name) -> Option<u32> {
+        self.systems.get(system).map(|(c, _)| c.rotation_days)
+    }
+
     pub fn unexplained(&self, system: &Name) -> Option<Unexplained> {
         self.systems.get(system).map(|(c, _)| c.unexplained)
     }
@@ -163,7 +168,10 @@ impl Provisioner {
                 };
                 let result = match job.action {
                     JobAction::Provision => connector.grant(&assignment).await,
-                    JobAction::Deprovision => connector.revoke(&assignment).await,
+                    JobAction::Deprovision => {
+                        self.deprovision(connector.as_ref(), &job, &assignment)
+                            .await
+                    }
                 };
                 result.map(|r| (connector.kind(), r))
             }
@@ -230,6 +238,25 @@ impl Provisioner {
             // The job stays queued; the next pass runs it again.
             tracing::error!(grant = %job.grant, error = %e, "could not record a provisioning outcome");
         }
+    }
+
+    /// Removes the access and, when the grant carries a credential, disables it.
+    async fn deprovision(
+        &self,
+        connector: &dyn Connector,
+        job: &ProvisioningJob,
+        assignment: &Assignment,
+    ) -> Result<writ_connect::Receipt, ConnectorError> {
+        let mut receipt = connector.revoke(assignment).await?;
+        let credential = match self.store.grant(&job.grant).await {
+            Ok(g) => g.and_then(|g| g.credential),
+            Err(e) => return Err(ConnectorError::Transient(format!("reading the grant: {e}"))),
+        };
+        if credential.is_some() {
+            let disabled = connector.disable_credential(assignment).await?;
+            receipt.detail = format!("{}; {}", receipt.detail, disabled.detail);
+        }
+        Ok(receipt)
     }
 
     async fn report(&self, command: Command) -> Result<(), StoreError> {

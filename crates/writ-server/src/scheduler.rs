@@ -1,4 +1,5 @@
-//! Background work on a timer: expiring grants at `expires_at`.
+//! Background work on a timer: expiring grants at `expires_at`, and noting
+//! credentials past their rotation deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,31 @@ pub async fn expire_due(store: &dyn Store, clock: &dyn Clock) -> Result<usize, S
     }
 }
 
+/// Notes every credential whose rotation deadline passed (once each): a
+/// `credential_rotation_due` entry, the owner's notice. Returns how many.
+pub async fn note_rotations_due(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
+    let mut noted = 0;
+    for c in store.rotation_due(clock.now()).await? {
+        let cmd = Command::NoteRotationDue {
+            grant: c.grant.clone(),
+            fingerprint: c.fingerprint.clone(),
+        };
+        match store
+            .execute(Envelope::new(Actor::system("scheduler"), cmd))
+            .await
+        {
+            Ok(_) => {
+                noted += 1;
+                tracing::warn!(grant = %c.grant, fingerprint = %c.fingerprint,
+                    "credential past its rotation deadline");
+            }
+            Err(ExecError::Refused(r)) => tracing::debug!(reason = %r, "rotation not noted"),
+            Err(ExecError::Store(e)) => return Err(e),
+        }
+    }
+    Ok(noted)
+}
+
 pub fn spawn(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -52,6 +78,9 @@ pub fn spawn(
         async move {
             if let Err(e) = expire_due(store.as_ref(), clock.as_ref()).await {
                 tracing::error!(error = %e, "expiry pass failed; will retry");
+            }
+            if let Err(e) = note_rotations_due(store.as_ref(), clock.as_ref()).await {
+                tracing::error!(error = %e, "rotation pass failed; will retry");
             }
         }
     })

@@ -11,7 +11,7 @@ use writ_core::{
     Grant, Identity, IdentityKind, IdentityStatus, Name, NhiKind, Request, RiskTier, Role,
     StepEligibility, System, SystemKind, Timestamp, Token,
 };
-use writ_store::ProvisioningJob;
+use writ_store::{CredentialRecord, ProvisioningJob};
 
 fn ts(t: Timestamp) -> String {
     t.to_rfc3339()
@@ -314,6 +314,76 @@ impl From<&Grant> for GrantView {
             jobs: Vec::new(),
         }
     }
+}
+
+/// A credential just set in the target: the only time its secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IssuedCredential {
+    pub grant: String,
+    /// The secret. Shown once; Writ keeps only its fingerprint.
+    pub secret: String,
+    pub fingerprint: String,
+    pub expires_at: String,
+    /// Rotate it before this time (`writ grant credential` again).
+    pub rotate_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+}
+
+/// A credential as Writ keeps it: its fingerprint, never the secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialView {
+    pub fingerprint: String,
+    pub grant: String,
+    pub nhi: String,
+    pub entitlement: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub rotate_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// `replaced` or `revoked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_how: Option<String>,
+}
+
+impl From<&CredentialRecord> for CredentialView {
+    fn from(c: &CredentialRecord) -> Self {
+        CredentialView {
+            fingerprint: c.fingerprint.clone(),
+            grant: c.grant.to_string(),
+            nhi: c.beneficiary.to_string(),
+            entitlement: c.entitlement.to_string(),
+            issued_at: ts(c.issued_at),
+            expires_at: ts(c.expires_at),
+            rotate_by: ts(c.rotate_by),
+            replaces: c.replaces.clone(),
+            ended_at: c.ended_at.map(ts),
+            ended_how: c.ended_how.clone(),
+        }
+    }
+}
+
+/// What an auditor asks of NHI credentials.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialReport {
+    /// Credentials in force whose rotation deadline has passed.
+    pub past_rotation_deadline: Vec<CredentialView>,
+    /// Credentials in force without an expiry. Writ issues none (every credential
+    /// carries one, never later than its grant), so this lists nothing unless the
+    /// store was edited behind the ledger's back.
+    pub without_expiry: Vec<CredentialView>,
+    /// NHIs whose owner is inactive, with their live grants.
+    pub nhis_with_inactive_owner: Vec<OrphanNhi>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrphanNhi {
+    pub nhi: String,
+    pub owner: String,
+    pub live_grants: Vec<String>,
 }
 
 /// One provisioning job: a row of the outbox with the worker's bookkeeping.

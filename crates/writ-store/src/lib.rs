@@ -202,6 +202,24 @@ pub struct JobAttempt {
     pub error: String,
 }
 
+/// A credential issued to an NHI, as the store keeps it: a fingerprint, never the
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    pub fingerprint: String,
+    pub grant: GrantId,
+    pub beneficiary: Name,
+    pub entitlement: EntitlementRef,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub rotate_by: Timestamp,
+    pub replaces: Option<String>,
+    /// When it stopped working (replaced by a rotation, or revoked with its access).
+    pub ended_at: Option<Timestamp>,
+    pub ended_how: Option<String>,
+    pub rotation_due_noted: bool,
+}
+
 /// A reconciliation finding that still holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -269,6 +287,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn jobs(&self, filter: JobFilter) -> Result<Vec<ProvisioningJob>, StoreError>;
     /// Records a failed attempt that will be retried at `next_at`.
     async fn record_attempt(&self, attempt: JobAttempt) -> Result<(), StoreError>;
+    /// Credentials, newest first: of one grant, or all; `in_force` keeps only those
+    /// still working.
+    async fn credentials(
+        &self,
+        grant: Option<&GrantId>,
+        in_force: bool,
+    ) -> Result<Vec<CredentialRecord>, StoreError>;
+    /// Credentials in force whose rotation deadline passed and whose owner was not yet
+    /// told.
+    async fn rotation_due(&self, now: Timestamp) -> Result<Vec<CredentialRecord>, StoreError>;
     /// Every live grant (pending, active, revoking, expiring) on `system`.
     async fn live_grants(&self, system: &Name) -> Result<Vec<Grant>, StoreError>;
     /// Reconciliation findings that still hold, for one system or all.

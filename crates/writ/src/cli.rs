@@ -209,6 +209,9 @@ enum GrantCmd {
     },
     /// Show one grant.
     Show { id: String },
+    /// Set a new credential for an NHI's grant (first issue or rotation) and print the
+    /// secret once; only the NHI's owner may.
+    Credential { id: String },
     /// Revoke an active grant.
     Revoke {
         id: String,
@@ -229,6 +232,9 @@ enum ProvisioningCmd {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// NHI credentials past their rotation deadline, without expiry, and NHIs whose
+    /// owner left.
+    Credentials,
     /// Send a dead-lettered job back to the worker.
     Retry {
         grant: String,
@@ -553,6 +559,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let g = client.grant(id).await?;
                     output::print(json, &g, || output::grant(&g))?;
                 }
+                GrantCmd::Credential { id } => {
+                    let c = client.issue_credential(id).await?;
+                    output::print(json, &c, || output::issued_credential(&c))?;
+                }
                 GrantCmd::Revoke { id, reason } => {
                     let g = client.revoke_grant(id, reason).await?;
                     output::print(json, &g, || output::grant(&g))?;
@@ -571,6 +581,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .jobs(state.as_deref(), grant.as_deref(), *limit)
                         .await?;
                     output::print(json, &list, || output::jobs(&list.jobs))?;
+                }
+                ProvisioningCmd::Credentials => {
+                    let r = client.credential_report().await?;
+                    output::print(json, &r, || output::credential_report(&r))?;
                 }
                 ProvisioningCmd::Retry { grant, action } => {
                     let g = client.retry_provisioning(grant, action).await?;

@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use writ_server::Problem;
 use writ_server::wire::{
-    AuditPage, CancelBody, ConsistencyProof, DecisionBody, EntitlementBody, EntitlementList,
-    GrantList, GrantView, IdentityBody, IdentityList, InclusionProof, IssuedToken, JobList,
-    LedgerEntry, Me, NewRequest, NewToken, RequestList, RequestView, RetryBody, RevokeBody,
-    SystemBody, SystemList, TokenList, TokenView,
+    AuditPage, CancelBody, ConsistencyProof, CredentialReport, DecisionBody, EntitlementBody,
+    EntitlementList, GrantList, GrantView, IdentityBody, IdentityList, InclusionProof,
+    IssuedCredential, IssuedToken, JobList, LedgerEntry, Me, NewRequest, NewToken, RequestList,
+    RequestView, RetryBody, RevokeBody, SystemBody, SystemList, TokenList, TokenView,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +292,21 @@ impl Client {
             q.push_str(&format!("&grant={}", seg(g)));
         }
         self.get(&format!("/api/v1/provisioning/jobs?{q}")).await
+    }
+
+    /// Sets a new credential for an NHI's grant; the secret is in the answer, once.
+    pub async fn issue_credential(&self, grant: &str) -> Result<IssuedCredential, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/grants/{}/credential", seg(grant)),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    pub async fn credential_report(&self) -> Result<CredentialReport, ClientError> {
+        self.get("/api/v1/reports/credentials").await
     }
 
     /// Reconciles one system (or every configured one) now.

@@ -464,3 +464,52 @@ pub fn reconcile(reports: &[writ_server::reconcile::ReconcileReport], explain: b
     }
     s
 }
+
+pub fn issued_credential(c: &writ_server::wire::IssuedCredential) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Credential for grant {}", c.grant);
+    let _ = writeln!(s, "  secret       {}", c.secret);
+    let _ = writeln!(s, "  fingerprint  {}", c.fingerprint);
+    let _ = writeln!(s, "  expires      {}", c.expires_at);
+    let _ = writeln!(s, "  rotate by    {}", c.rotate_by);
+    if let Some(old) = &c.replaces {
+        let _ = writeln!(s, "  replaces     {old} (no longer works)");
+    }
+    let _ = writeln!(
+        s,
+        "This is the only time the secret is shown: Writ keeps its fingerprint only."
+    );
+    s
+}
+
+pub fn credential_report(r: &writ_server::wire::CredentialReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Past their rotation deadline: {}",
+        r.past_rotation_deadline.len()
+    );
+    for c in &r.past_rotation_deadline {
+        let _ = writeln!(
+            s,
+            "  {} {} ({}) rotate by {}, expires {}",
+            c.nhi, c.entitlement, c.fingerprint, c.rotate_by, c.expires_at
+        );
+    }
+    let _ = writeln!(s, "Without expiry: {}", r.without_expiry.len());
+    let _ = writeln!(
+        s,
+        "NHIs whose owner is inactive: {}",
+        r.nhis_with_inactive_owner.len()
+    );
+    for o in &r.nhis_with_inactive_owner {
+        let _ = writeln!(
+            s,
+            "  {} (owner {}): live grants {}",
+            o.nhi,
+            o.owner,
+            o.live_grants.join(", ")
+        );
+    }
+    s
+}

@@ -576,3 +576,185 @@ async fn access_lost_in_the_target_is_provisioned_again() {
     );
     app.stop().await;
 }
+
+/// Reads every byte of the data directory's database files.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains(".db") {
+            all.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disabled_with_its_access()
+ {
+    let pg = pg_peer::PgPeer::start().await;
+    let target = pg.role("etl_reader");
+    let admin = pg.client().await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {} NOLOGIN", pg_peer::ident(&target)))
+        .await
+        .unwrap();
+    let text = format!(
+        "[provisioning]\npoll_interval_ms = 20\n\n[systems.pg-prod]\nconnector = \"postgres\"\nurl = \"{}\"\naccount_role = \"{}{{account}}\"\nrotation_days = 30\n",
+        pg.url, pg.prefix
+    );
+    let app = TestApp::spawn_with(Config::parse(&text, "test.toml").unwrap(), false).await;
+    let ada = app.as_("ada");
+    let login = EntitlementBody {
+        reference: String::new(),
+        display_name: "ETL login".into(),
+        kind: "account".into(),
+        external_ref: target.clone(),
+        risk: "low".into(),
+        privileged: false,
+        max_duration: "90d".into(),
+        owner: None,
+        break_glass: false,
+        description: String::new(),
+    };
+    ada.put_entitlement("pg-prod/etl-login", &login)
+        .await
+        .unwrap();
+
+    // carol owns svc-billing and asks for its login; whoever the policy names approves.
+    let carol = app.as_("carol");
+    let r = carol
+        .create_request(
+            &common::new_request("svc-billing", "pg-prod/etl-login", "60d"),
+            None,
+        )
+        .await
+        .unwrap();
+    let approver = r.steps[0].eligible[0].identity.clone();
+    let done = app
+        .as_(&approver)
+        .approve(&r.id, &Default::default(), None)
+        .await
+        .unwrap();
+    let grant = done.grant.unwrap();
+    wait_for(&app, &grant, |g| g.status == "active").await;
+    let account = pg.role("svc-billing");
+    let login_state = || async {
+        let row = admin
+            .query_one(
+                "SELECT rolcanlogin, rolpassword, extract(epoch from rolvaliduntil)::bigint FROM pg_authid WHERE rolname = $1",
+                &[&account],
+            )
+            .await
+            .unwrap();
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, Option<String>>(1),
+            row.get::<_, Option<i64>>(2),
+        )
+    };
+    assert!(
+        !login_state().await.0,
+        "provisioned as a member, no login yet"
+    );
+
+    // Only the owner receives it.
+    let err = app.as_("bob").issue_credential(&grant).await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(404),
+        "bob cannot even see the grant: {err}"
+    );
+    let err = ada.issue_credential(&grant).await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+
+    let first = carol.issue_credential(&grant).await.unwrap();
+    assert!(
+        first.secret.len() >= 22,
+        "at least 128 bits: {}",
+        first.secret
+    );
+    assert!(first.fingerprint.starts_with("sha256:") && !first.fingerprint.contains(&first.secret));
+    let (can_login, verifier, valid_until) = login_state().await;
+    assert!(can_login);
+    let verifier = verifier.unwrap();
+    assert!(verifier.starts_with("SCRAM-SHA-256$4096:") && !verifier.contains(&first.secret));
+    // The NHI rotates every 90 days, the system every 30: the shorter wins.
+    let expires = writ_core::Timestamp::parse_rfc3339(&first.expires_at).unwrap();
+    assert_eq!(expires, common::START.plus(DurationSpec::days(30)));
+    assert_eq!(
+        valid_until,
+        Some(expires.millis() / 1000),
+        "VALID UNTIL in the target"
+    );
+
+    // Rotation: a new secret, the old one replaced, still only fingerprints kept.
+    let second = carol.issue_credential(&grant).await.unwrap();
+    assert_ne!(second.secret, first.secret);
+    assert_eq!(second.replaces.as_deref(), Some(first.fingerprint.as_str()));
+    assert_ne!(
+        login_state().await.1.unwrap(),
+        verifier,
+        "the target's password changed"
+    );
+    let stored = database_bytes(app.data_dir());
+    for secret in [&first.secret, &second.secret] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret reached the database"
+        );
+    }
+    let kinds = event_kinds(&ada).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "credential_issued").count(),
+        2
+    );
+
+    // Past its rotation deadline: noted once, and reported.
+    app.clock.advance(DurationSpec::days(25));
+    let noted =
+        writ_server::scheduler::note_rotations_due(app.state.store.as_ref(), app.clock.as_ref())
+            .await
+            .unwrap();
+    assert_eq!(noted, 1);
+    assert_eq!(
+        writ_server::scheduler::note_rotations_due(app.state.store.as_ref(), app.clock.as_ref())
+            .await
+            .unwrap(),
+        0
+    );
+    let report = app.as_("olivia").credential_report().await.unwrap();
+    assert_eq!(report.past_rotation_deadline.len(), 1);
+    assert_eq!(
+        report.past_rotation_deadline[0].fingerprint,
+        second.fingerprint
+    );
+    assert!(report.without_expiry.is_empty());
+
+    // The owner leaves: the NHI is reported with its live grant.
+    let mut c = ada.identity("carol").await.unwrap();
+    c.status = Some("inactive".into());
+    ada.put_identity("carol", &c).await.unwrap();
+    let report = app.as_("olivia").credential_report().await.unwrap();
+    let orphan = report
+        .nhis_with_inactive_owner
+        .iter()
+        .find(|o| o.nhi == "svc-billing")
+        .unwrap();
+    assert_eq!(orphan.live_grants, std::slice::from_ref(&grant));
+
+    // Revoked: the credential goes with the access, by fingerprint.
+    ada.revoke_grant(&grant, "owner left").await.unwrap();
+    wait_for(&app, &grant, |g| g.status == "revoked").await;
+    let (can_login, password, _) = login_state().await;
+    assert!(!can_login && password.is_none(), "disabled in the target");
+    let page = ada.audit_events(0, 1000).await.unwrap();
+    let revoked = page
+        .events
+        .iter()
+        .find(|e| e.kind == "credential_revoked")
+        .expect("a credential_revoked entry");
+    assert_eq!(revoked.event["fingerprint"], second.fingerprint.as_str());
+    app.stop().await;
+    pg.cleanup().await;
+}

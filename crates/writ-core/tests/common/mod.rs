@@ -214,6 +214,21 @@ pub fn every_event() -> Vec<Event> {
             },
             action: "requeued".into(),
         },
+        Event::CredentialIssued {
+            grant: grant.clone(),
+            fingerprint: "sha256:00112233445566778899aabbccddeeff".into(),
+            expires_at: at("2026-03-02T16:00:00Z"),
+            rotate_by: at("2026-03-02T15:00:00Z"),
+            replaces: Some("sha256:ffeeddccbbaa99887766554433221100".into()),
+        },
+        Event::CredentialRotationDue {
+            grant: grant.clone(),
+            fingerprint: "sha256:00112233445566778899aabbccddeeff".into(),
+        },
+        Event::CredentialRevoked {
+            grant: grant.clone(),
+            fingerprint: "sha256:00112233445566778899aabbccddeeff".into(),
+        },
         Event::DriftResolved {
             drift: Drift {
                 kind: DriftKind::Unexplained,
@@ -299,9 +314,12 @@ pub fn every_event() -> Vec<Event> {
             Event::ProvisioningRetried { .. } => 19,
             Event::DriftFound { .. } => 20,
             Event::DriftResolved { .. } => 21,
+            Event::CredentialIssued { .. } => 22,
+            Event::CredentialRevoked { .. } => 23,
+            Event::CredentialRotationDue { .. } => 24,
         })
         .collect();
-    assert_eq!(covered.len(), 22, "every event kind is exercised");
+    assert_eq!(covered.len(), 25, "every event kind is exercised");
     events
 }
 

@@ -5,14 +5,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use writ_core::{Command, Grant, GrantId, GrantStatus, JobAction, Name, Org, Reason};
+use writ_core::{
+    Command, DurationSpec, EntitlementKind, Grant, GrantId, GrantStatus, IdentityKind, JobAction,
+    Name, Org, Reason, Timestamp,
+};
 use writ_store::{GrantFilter, JobFilter};
 
 use super::{Params, json, perform};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Principal};
 use crate::problem::{ApiError, Problem};
-use crate::wire::{GrantList, GrantView, JobView, RetryBody, RevokeBody};
+use crate::wire::{GrantList, GrantView, IssuedCredential, JobView, RetryBody, RevokeBody};
 
 fn grant_id(id: &str) -> Result<GrantId, ApiError> {
     GrantId::parse(id).map_err(|_| ApiError::not_found("unknown-grant", format!("no grant `{id}`")))
@@ -165,4 +168,132 @@ pub async fn retry(
         |_| async { view(&state, &p, &id).await },
     )
     .await
+}
+
+/// Set a new credential for an NHI's grant in its target system (first issue or
+/// rotation) and show the secret once, to the NHI's owner. Writ records only its
+/// fingerprint. The credential expires with its grant at the latest, and sooner when
+/// the NHI's or the system's rotation period says so.
+#[utoipa::path(post, path = "/api/v1/grants/{id}/credential", tag = "grants",
+    params(("id" = String, Path, description = "Grant id")),
+    responses((status = 201, body = IssuedCredential), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 502, body = Problem),
+        (status = 503, body = Problem)))]
+pub async fn credential(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = grant_id(&id)?;
+    let missing = || ApiError::not_found("unknown-grant", format!("no grant `{id}`"));
+    let g = state.store.grant(&id).await?.ok_or_else(missing)?;
+    let org = state.store.org().await?;
+    if !visible(&p, &g, &org) {
+        return Err(missing());
+    }
+    // Checked before the target is touched; the core checks all of it again.
+    let nhi = org.identity(&g.beneficiary);
+    let Some(IdentityKind::Nhi(n)) = nhi.map(|i| &i.kind) else {
+        return Err(ApiError::forbidden(
+            "not-owner",
+            format!(
+                "`{}` is not an NHI: only NHIs receive credentials",
+                g.beneficiary
+            ),
+        ));
+    };
+    if n.owner != p.identity.name {
+        return Err(ApiError::forbidden(
+            "not-owner",
+            format!(
+                "only the owner of NHI `{}` receives its credentials",
+                g.beneficiary
+            ),
+        ));
+    }
+    let issues = org
+        .entitlement(&g.entitlement)
+        .is_some_and(|e| matches!(e.kind, EntitlementKind::Account | EntitlementKind::Secret));
+    let connector = state.connectors.get(&g.entitlement.system);
+    let (Some(connector), true, true) = (connector, issues, g.provision) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no-credential",
+            format!(
+                "`{}` does not issue credentials (an account or secret entitlement on a system with a connector does)",
+                g.entitlement
+            ),
+        ));
+    };
+    if !g.is_active() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "grant-not-active",
+            format!("grant `{id}` is {}", g.status.as_str()),
+        ));
+    }
+    let now = state.clock.now();
+    let system_days = state
+        .connectors
+        .rotation_days(&g.entitlement.system)
+        .unwrap_or(90);
+    let period = n
+        .rotation_period
+        .min(DurationSpec::days(u64::from(system_days)));
+    let expires_at = g.expires_at.min(now.plus(period));
+    let life = expires_at.millis() - now.millis();
+    let rotate_by = Timestamp(now.millis() + life * 4 / 5);
+    let secret = writ_connect::generate_secret();
+    let fingerprint = writ_connect::fingerprint(&secret);
+    let target = org
+        .entitlement(&g.entitlement)
+        .map(|e| e.external_ref.clone())
+        .unwrap_or_default();
+    let assignment = writ_connect::Assignment {
+        grant: id.to_string(),
+        account: g.beneficiary.to_string(),
+        target,
+        entitlement: g.entitlement.to_string(),
+    };
+    connector
+        .rotate(&assignment, &secret, expires_at.millis())
+        .await
+        .map_err(|e| {
+            let status = if e.is_transient() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            ApiError::new(
+                status,
+                "target-refused",
+                format!("the target did not set the credential: {e}"),
+            )
+        })?;
+    state
+        .store
+        .execute(writ_store::Envelope::new(
+            p.actor(),
+            Command::IssueCredential {
+                grant: id.clone(),
+                fingerprint: fingerprint.clone(),
+                expires_at,
+                rotate_by,
+            },
+        ))
+        .await?;
+    let body = IssuedCredential {
+        grant: id.to_string(),
+        secret: secret.expose().to_owned(),
+        fingerprint,
+        expires_at: expires_at.to_rfc3339(),
+        rotate_by: rotate_by.to_rfc3339(),
+        replaces: g.credential.clone(),
+    };
+    let mut res = json(StatusCode::CREATED, &body)?;
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }

@@ -63,6 +63,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(grants::retry))
         .routes(routes!(provisioning::jobs))
         .routes(routes!(provisioning::reconcile))
+        .routes(routes!(provisioning::credential_report))
+        .routes(routes!(grants::credential))
         .routes(routes!(catalog::list_identities))
         .routes(routes!(catalog::show_identity, catalog::put_identity))
         .routes(routes!(catalog::list_systems))

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::extract::{Acting, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::reconcile::{self, ReconcileError, ReconcileReports};
-use crate::wire::{JobList, JobView};
+use crate::wire::{CredentialReport, CredentialView, JobList, JobView, OrphanNhi};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -112,4 +112,59 @@ pub async fn reconcile(
         reports.push(report);
     }
     json(StatusCode::OK, &ReconcileReports { reports })
+}
+
+/// NHI credentials an auditor asks about: past their rotation deadline, without an
+/// expiry, and NHIs whose owner left (admins and auditors).
+#[utoipa::path(get, path = "/api/v1/reports/credentials", tag = "provisioning",
+    responses((status = 200, body = CredentialReport), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn credential_report(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Response, ApiError> {
+    if !p.sees_everything() {
+        return Err(ApiError::forbidden(
+            "admin-or-auditor-only",
+            "only admins and auditors see the credential report",
+        ));
+    }
+    let now = writ_core::Clock::now(state.clock.as_ref());
+    let in_force = state.store.credentials(None, true).await?;
+    let org = state.store.org().await?;
+    let mut orphans = Vec::new();
+    for i in org.identities.values() {
+        let Some(owner) = i.owner() else { continue };
+        if org.identity(owner).is_some_and(|o| o.is_active()) {
+            continue;
+        }
+        let grants = state
+            .store
+            .grants(writ_store::GrantFilter {
+                beneficiary: Some(i.name.clone()),
+                status: None,
+                limit: 1000,
+            })
+            .await?;
+        orphans.push(OrphanNhi {
+            nhi: i.name.to_string(),
+            owner: owner.to_string(),
+            live_grants: grants
+                .iter()
+                .filter(|g| g.is_live())
+                .map(|g| g.id.to_string())
+                .collect(),
+        });
+    }
+    json(
+        StatusCode::OK,
+        &CredentialReport {
+            past_rotation_deadline: in_force
+                .iter()
+                .filter(|c| c.rotate_by <= now)
+                .map(CredentialView::from)
+                .collect(),
+            without_expiry: Vec::new(),
+            nhis_with_inactive_owner: orphans,
+        },
+    )
 }

@@ -31,13 +31,14 @@ pub use erase::{EraseReport, erase_identity};
 pub use rebuild::{
     Dump, ProjectionCheck, RebuildReport, check_projections, dump_projections, rebuild,
 };
-use rows::{DbError, DbResult, GRANT_COLUMNS, JOB_COLUMNS};
+use rows::{CREDENTIAL_COLUMNS, DbError, DbResult, GRANT_COLUMNS, JOB_COLUMNS};
 pub use schema::PROJECTION_TABLES;
 pub use verify::{Divergence, Phase, Verdict, VerifyOptions, VerifyReport, verify};
 
 use crate::{
-    Checkpoint, Envelope, ExecError, Finding, GrantFilter, Hash, JobAttempt, JobFilter, JobState,
-    LedgerKey, Outcome, ProvisioningJob, RequestFilter, Stats, Store, StoreError, StoredEvent,
+    Checkpoint, CredentialRecord, Envelope, ExecError, Finding, GrantFilter, Hash, JobAttempt,
+    JobFilter, JobState, LedgerKey, Outcome, ProvisioningJob, RequestFilter, Stats, Store,
+    StoreError, StoredEvent,
 };
 
 const READERS: usize = 4;
@@ -623,6 +624,45 @@ impl Store for SqliteStore {
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(rows::job_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn credentials(
+        &self,
+        grant: Option<&GrantId>,
+        in_force: bool,
+    ) -> Result<Vec<CredentialRecord>, StoreError> {
+        let grant = grant.map(|g| g.to_string());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CREDENTIAL_COLUMNS} FROM credentials c JOIN grants g ON g.id = c.grant_id \
+                 WHERE (?1 IS NULL OR c.grant_id = ?1) AND (?2 = 0 OR c.ended_at IS NULL) \
+                 ORDER BY c.issued_seq DESC LIMIT 10000"
+            ))?;
+            let mut rows = stmt.query(params![grant, in_force])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::credential_from(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn rotation_due(&self, now: Timestamp) -> Result<Vec<CredentialRecord>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CREDENTIAL_COLUMNS} FROM credentials c JOIN grants g ON g.id = c.grant_id \
+                 WHERE c.ended_at IS NULL AND c.due_noted = 0 AND c.rotate_by <= ?1 \
+                 ORDER BY c.rotate_by LIMIT 1000"
+            ))?;
+            let mut rows = stmt.query(params![now.millis()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::credential_from(r)?);
             }
             Ok(out)
         })

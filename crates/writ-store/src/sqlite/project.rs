@@ -173,6 +173,17 @@ impl Projector {
                 }
             }
             Event::DriftResolved { drift } => rows::delete_finding(conn, drift)?,
+            Event::CredentialIssued { grant, .. }
+            | Event::CredentialRevoked { grant, .. }
+            | Event::CredentialRotationDue { grant, .. } => {
+                let mut g = self
+                    .grant(conn, grant.as_str())?
+                    .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
+                g.apply(rec);
+                rows::update_grant(conn, &g)?;
+                rows::project_credential(conn, rec)?;
+                self.grants.insert(grant.to_string(), g);
+            }
             // The erased values left the projections when they were rebuilt.
             Event::PersonalDataErased { .. } => {}
         }

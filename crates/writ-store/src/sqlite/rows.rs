@@ -2,12 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
-    ApprovalPolicy, Comment, Decision, Drift, DriftKind, Entitlement, EntitlementRef, Grant,
-    GrantId, GrantStatus, Identity, JobAction, Name, Org, Reason, Request, RequestId,
+    ApprovalPolicy, Comment, Decision, Drift, DriftKind, Entitlement, EntitlementRef, Event, Grant,
+    GrantId, GrantStatus, Identity, JobAction, Name, Org, Reason, Recorded, Request, RequestId,
     RequestStatus, Step, StepDecision, StepRole, Submission, System, Timestamp, Token, TokenId,
 };
 
-use crate::{Finding, JobState, ProvisioningJob, StoreError};
+use crate::{CredentialRecord, Finding, JobState, ProvisioningJob, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -373,7 +373,7 @@ pub fn open_request_for(
 
 // ---- grants ------------------------------------------------------------------------
 
-pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed";
+pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed, credential";
 
 pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
     let id: String = r.get(0)?;
@@ -407,6 +407,7 @@ pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
             Some(a) => Some(JobAction::parse(&a).map_err(|e| corrupt(&what, e))?),
             None => None,
         },
+        credential: r.get(17)?,
     })
 }
 
@@ -437,7 +438,7 @@ pub fn active_grant_for(
 
 pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     ))?
     .execute(params![
         g.id.as_str(),
@@ -457,6 +458,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.provisioned_at.map(Timestamp::millis),
         g.deprovisioned_at.map(Timestamp::millis),
         g.failed.map(JobAction::as_str),
+        g.credential,
     ])?;
     Ok(())
 }
@@ -466,7 +468,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
 pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(
         "UPDATE grants SET status = ?2, ended_at = ?3, ended_by = ?4, end_reason = ?5, successor = ?6, \
-         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9 WHERE id = ?1",
+         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9, credential = ?10 WHERE id = ?1",
     )?
     .execute(params![
         g.id.as_str(),
@@ -478,8 +480,77 @@ pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.provisioned_at.map(Timestamp::millis),
         g.deprovisioned_at.map(Timestamp::millis),
         g.failed.map(JobAction::as_str),
+        g.credential,
     ])?;
     Ok(())
+}
+
+// ---- credentials -------------------------------------------------------------------
+
+pub fn project_credential(conn: &Connection, rec: &Recorded) -> DbResult<()> {
+    let at = rec.at.millis();
+    match &rec.event {
+        Event::CredentialIssued {
+            grant,
+            fingerprint,
+            expires_at,
+            rotate_by,
+            replaces,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO credentials (fingerprint, grant_id, issued_seq, issued_at, expires_at, rotate_by, replaces) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                fingerprint,
+                grant.as_str(),
+                rec.seq as i64,
+                at,
+                expires_at.millis(),
+                rotate_by.millis(),
+                replaces
+            ])?;
+            if let Some(old) = replaces {
+                end_credential(conn, old, at, "replaced")?;
+            }
+        }
+        Event::CredentialRevoked { fingerprint, .. } => {
+            end_credential(conn, fingerprint, at, "revoked")?
+        }
+        Event::CredentialRotationDue { fingerprint, .. } => {
+            conn.prepare_cached("UPDATE credentials SET due_noted = 1 WHERE fingerprint = ?1")?
+                .execute(params![fingerprint])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn end_credential(conn: &Connection, fingerprint: &str, at: i64, how: &str) -> DbResult<()> {
+    conn.prepare_cached(
+        "UPDATE credentials SET ended_at = ?2, ended_how = ?3 WHERE fingerprint = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![fingerprint, at, how])?;
+    Ok(())
+}
+
+pub const CREDENTIAL_COLUMNS: &str = "c.fingerprint, c.grant_id, g.beneficiary, g.entitlement, c.issued_at, c.expires_at, c.rotate_by, c.replaces, c.ended_at, c.ended_how, c.due_noted";
+
+pub fn credential_from(r: &Row<'_>) -> DbResult<CredentialRecord> {
+    let c = |e: String| corrupt("credential", e);
+    Ok(CredentialRecord {
+        fingerprint: r.get(0)?,
+        grant: GrantId::parse(&r.get::<_, String>(1)?).map_err(c)?,
+        beneficiary: Name::parse(&r.get::<_, String>(2)?).map_err(c)?,
+        entitlement: EntitlementRef::parse(&r.get::<_, String>(3)?).map_err(c)?,
+        issued_at: Timestamp(r.get(4)?),
+        expires_at: Timestamp(r.get(5)?),
+        rotate_by: Timestamp(r.get(6)?),
+        replaces: r.get(7)?,
+        ended_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
+        ended_how: r.get(9)?,
+        rotation_due_noted: r.get(10)?,
+    })
 }
 
 // ---- reconciliation findings -------------------------------------------------------

@@ -148,6 +148,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE grants ADD COLUMN provisioned_at INTEGER;
     ALTER TABLE grants ADD COLUMN deprovisioned_at INTEGER;
     ALTER TABLE grants ADD COLUMN failed TEXT;
+    ALTER TABLE grants ADD COLUMN credential TEXT;
+
+    -- Credentials issued to NHIs: fingerprints only, never secrets.
+    CREATE TABLE credentials (
+        fingerprint TEXT PRIMARY KEY,
+        grant_id    TEXT NOT NULL,
+        issued_seq  INTEGER NOT NULL,
+        issued_at   INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        rotate_by   INTEGER NOT NULL,
+        replaces    TEXT,
+        ended_at    INTEGER,
+        -- `replaced` or `revoked` once it no longer works.
+        ended_how   TEXT,
+        due_noted   INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX credentials_due ON credentials(ended_at, due_noted, rotate_by);
+    CREATE INDEX credentials_grant ON credentials(grant_id, issued_seq);
 
     CREATE TABLE jobs (
         grant_id     TEXT NOT NULL,
@@ -194,7 +212,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 10] = [
+pub const PROJECTION_TABLES: [&str; 11] = [
     "policy",
     "identities",
     "systems",
@@ -205,6 +223,7 @@ pub const PROJECTION_TABLES: [&str; 10] = [
     "grants",
     "jobs",
     "findings",
+    "credentials",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -219,6 +238,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("grants", "id"),
     ("jobs", "grant_id, action"),
     ("findings", "system, entitlement, kind, account_ref"),
+    ("credentials", "fingerprint"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {

@@ -1,0 +1,825 @@
+//! Provisioning and reconciliation against real targets, in one run:
+//!
+//! 1. jobs per second into a real slapd (`corp-ldap/vpn-users`) at worker concurrency
+//!    1, 8 and 32 (and once with the shipped defaults), provisioning then
+//!    deprovisioning N grants;
+//! 2. the same into the machine's PostgreSQL (`pg-prod/read-only`);
+//! 3. reconciliation of 100,000 live memberships against 100,000 grants, timed and
+//!    with the process's peak memory.
+//!
+//! The real server (`writ_server::Application`) runs in this process with a TOML
+//! configuration, exactly as `crates/writ/tests/provisioning.rs` starts it. Grants are
+//! made by executing the core commands against the store as the demo personas would
+//! (the beneficiary submits, their manager `priya` approves) before the server's
+//! `run()` starts the worker, so the timed part is only the worker draining a full
+//! queue. Nothing here asserts a speed; the figures go to BENCHMARKS.md.
+//!
+//! ```sh
+//! CARGO_TARGET_DIR=/root/.cache/writ-target-bench cargo bench -p writ --bench provisioning
+//! WRIT_BENCH_SMALL=1 cargo bench -p writ --bench provisioning   # a quick run
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../writ-connect/tests/peers/postgres.rs"]
+mod pg_peer;
+#[path = "../../writ-connect/tests/peers/slapd.rs"]
+mod slapd;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use tokio::sync::oneshot;
+use writ::Client;
+use writ_core::{
+    Actor, Command, Decision, DurationSpec, EmploymentType, EntitlementRef, Event, GrantId, Human,
+    Identity, IdentityKind, IdentityStatus, JobAction, Justification, Name, Reason, Receipt,
+    RequestKind, RiskTier,
+};
+use writ_server::{AppState, Application, Config, Settings, demo};
+use writ_store::{Envelope, Outcome, Store, SystemClock};
+
+/// The server's allocator (`crates/writ/src/main.rs`), so memory figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const VPN_GROUP: &str = "cn=vpn-users,ou=groups,dc=example,dc=com";
+const LDAP_ENT: &str = "corp-ldap/vpn-users";
+const PG_ENT: &str = "pg-prod/read-only";
+/// Commands in flight at once while setting up (the writer commits up to 512 per
+/// transaction).
+const SETUP_WIDTH: usize = 512;
+
+fn name(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+fn account(i: usize) -> String {
+    format!("u{i:06}")
+}
+
+fn member_dn(account: &str) -> String {
+    format!("uid={account},ou=people,dc=example,dc=com")
+}
+
+// ---------------------------------------------------------------------------------
+// Peak memory
+
+/// `VmHWM` and `VmRSS` of this process, in MiB.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Resets `VmHWM` to the current RSS (Linux `clear_refs` 5), so the next reading is
+/// the peak of what follows; `false` when the kernel refuses.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+// ---------------------------------------------------------------------------------
+// The server, in process
+
+struct Running {
+    state: AppState,
+    base: String,
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+async fn build(dir: &Path, config: &str) -> Application {
+    Application::build(Settings {
+        data_dir: dir.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        config: Config::parse(config, "bench.toml").unwrap(),
+        clock: Arc::new(SystemClock),
+        scheduler: false,
+    })
+    .await
+    .unwrap()
+}
+
+/// `run()`: the HTTP server, the signer and the provisioning worker start now.
+fn start(app: Application) -> Running {
+    let base = format!("http://{}", app.address());
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        app.run(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running {
+        state,
+        base,
+        stop,
+        handle,
+    }
+}
+
+impl Running {
+    /// Stops the server; the store flushes and closes, the data directory is released.
+    async fn stop(self) {
+        drop(self.state);
+        let _ = self.stop.send(());
+        self.handle.await.unwrap();
+    }
+}
+
+fn config_text(concurrency: usize, poll_ms: u64, systems: &str) -> String {
+    format!(
+        "[provisioning]\nconcurrency = {concurrency}\npoll_interval_ms = {poll_ms}\n\
+         reconcile_interval_ms = 0\n\n{systems}"
+    )
+}
+
+fn ldap_system(ldap: &slapd::Slapd, secret: &Path) -> String {
+    std::fs::write(secret, format!("{}\n", ldap.admin_password)).unwrap();
+    format!(
+        r#"[systems.corp-ldap]
+connector = "ldap"
+url = "{url}"
+bind_dn = "{bind}"
+bind_password = {{ file = "{secret}" }}
+account_dn = "uid={{account}},ou=people,dc=example,dc=com"
+"#,
+        url = ldap.url,
+        bind = ldap.admin_dn,
+        secret = secret.display(),
+    )
+}
+
+fn pg_system(pg: &pg_peer::PgPeer) -> String {
+    format!(
+        r#"[systems.pg-prod]
+connector = "postgres"
+url = "{url}"
+account_role = "{prefix}{{account}}"
+"#,
+        url = pg.url,
+        prefix = pg.prefix,
+    )
+}
+
+fn count(pairs: &[(String, u64)], key: &str) -> u64 {
+    pairs.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
+}
+
+/// Polls the store until no provisioning job is queued; returns the time it took
+/// (measured from `since`) and the number of dead-lettered jobs.
+async fn drain(store: &dyn Store, since: Instant) -> (Duration, u64) {
+    loop {
+        let stats = store.stats().await.unwrap();
+        if count(&stats.jobs_by_state, "queued") == 0 {
+            return (since.elapsed(), count(&stats.jobs_by_state, "dead"));
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(900),
+            "the queue never drained: {:?}",
+            stats.jobs_by_state
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Connector calls the worker retried, from the server's own metrics.
+fn retries(state: &AppState, stats: &writ_store::Stats) -> u64 {
+    state
+        .metrics
+        .render(stats, 0)
+        .lines()
+        .filter(|l| {
+            l.starts_with("writ_provisioning_attempts_total") && l.contains("outcome=\"retry\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------
+// Making identities and grants through the core commands
+
+fn person(i: usize) -> Identity {
+    let n = account(i);
+    Identity {
+        name: name(&n),
+        display_name: format!("Bench person {i}"),
+        status: IdentityStatus::Active,
+        groups: Default::default(),
+        roles: Default::default(),
+        kind: IdentityKind::Human(Human {
+            email: format!("{n}@bench.example.com"),
+            manager: Some(name("priya")),
+            department: Some("engineering".into()),
+            employment_type: EmploymentType::Employee,
+        }),
+    }
+}
+
+/// Upserts `n` people reporting to `priya`, `SETUP_WIDTH` commands in flight.
+async fn upsert_people(store: &dyn Store, n: usize) {
+    let actor = Actor::system("bench");
+    futures::stream::iter(0..n)
+        .map(|i| {
+            store.execute(Envelope::new(
+                actor.clone(),
+                Command::UpsertIdentity {
+                    identity: person(i),
+                },
+            ))
+        })
+        .buffer_unordered(SETUP_WIDTH)
+        .for_each(|r| async move {
+            r.unwrap();
+        })
+        .await;
+}
+
+/// Person `i` asks for `entitlement`, `priya` approves: the grant's id.
+async fn lifecycle(store: &dyn Store, i: usize, entitlement: &EntitlementRef) -> GrantId {
+    let beneficiary = name(&account(i));
+    let submitted = store
+        .execute(Envelope::new(
+            Actor::Identity(beneficiary.clone()),
+            Command::Submit {
+                beneficiary,
+                entitlement: entitlement.clone(),
+                justification: Justification::parse("benchmark: provisioning throughput").unwrap(),
+                ticket: None,
+                duration: DurationSpec::days(1),
+                kind: RequestKind::Standard,
+                constraints: None,
+            },
+        ))
+        .await
+        .unwrap();
+    let Outcome::Committed(events) = submitted else {
+        panic!("unexpected replay")
+    };
+    let request = events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::RequestSubmitted { request, .. } => Some(request.id.clone()),
+            _ => None,
+        })
+        .expect("a request_submitted event");
+    let decided = store
+        .execute(Envelope::new(
+            Actor::Identity(name("priya")),
+            Command::Decide {
+                request,
+                step: None,
+                decision: Decision::Approve,
+                comment: None,
+            },
+        ))
+        .await
+        .unwrap();
+    let Outcome::Committed(events) = decided else {
+        panic!("unexpected replay")
+    };
+    events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::GrantCreated { grant, .. } => Some(grant.clone()),
+            _ => None,
+        })
+        .expect("a low-risk request is approved by the manager alone")
+}
+
+/// `n` granted lifecycles, `SETUP_WIDTH / 2` in flight; grant ids in person order.
+async fn grants(store: &dyn Store, n: usize, entitlement: &str) -> Vec<GrantId> {
+    let entitlement = EntitlementRef::parse(entitlement).unwrap();
+    let entitlement = &entitlement;
+    futures::stream::iter(0..n)
+        .map(|i| async move { lifecycle(store, i, entitlement).await })
+        .buffered(SETUP_WIDTH / 2)
+        .collect()
+        .await
+}
+
+async fn revoke_all(store: &dyn Store, grants: &[GrantId]) {
+    let reason = Reason::parse("benchmark: deprovisioning throughput").unwrap();
+    futures::stream::iter(grants)
+        .map(|g| {
+            store.execute(Envelope::new(
+                Actor::Identity(name("priya")),
+                Command::RevokeGrant {
+                    grant: g.clone(),
+                    reason: reason.clone(),
+                },
+            ))
+        })
+        .buffer_unordered(SETUP_WIDTH)
+        .for_each(|r| async move {
+            r.unwrap();
+        })
+        .await;
+}
+
+/// Points the demo's `pg-prod/read-only` at `role` and makes it low risk (manager
+/// approval only), as the admin `ada` would through the API.
+async fn point_pg_entitlement(store: &dyn Store, role: &str) {
+    let r = EntitlementRef::parse(PG_ENT).unwrap();
+    let mut e = store.org().await.unwrap().entitlement(&r).unwrap().clone();
+    e.external_ref = role.to_owned();
+    e.risk = RiskTier::Low;
+    store
+        .execute(Envelope::new(
+            Actor::Identity(name("ada")),
+            Command::UpsertEntitlement { entitlement: e },
+        ))
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------
+// 1 and 2: jobs per second
+
+enum Target {
+    Ldap(slapd::Slapd, tempfile::TempDir),
+    Pg(pg_peer::PgPeer, String),
+}
+
+impl Target {
+    async fn new(ldap: bool) -> Target {
+        if ldap {
+            let server = slapd::Slapd::start();
+            server.add_group("vpn-users", VPN_GROUP);
+            Target::Ldap(server, tempfile::tempdir().unwrap())
+        } else {
+            let pg = pg_peer::PgPeer::start().await;
+            let role = pg.role("billing_ro");
+            pg.client()
+                .await
+                .batch_execute(&format!("CREATE ROLE {} NOLOGIN", pg_peer::ident(&role)))
+                .await
+                .unwrap();
+            Target::Pg(pg, role)
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Target::Ldap(..) => "LDAP (slapd)",
+            Target::Pg(..) => "PostgreSQL",
+        }
+    }
+
+    fn entitlement(&self) -> &'static str {
+        match self {
+            Target::Ldap(..) => LDAP_ENT,
+            Target::Pg(..) => PG_ENT,
+        }
+    }
+
+    fn system(&self) -> String {
+        match self {
+            Target::Ldap(s, dir) => ldap_system(s, &dir.path().join("ldap-password")),
+            Target::Pg(pg, _) => pg_system(pg),
+        }
+    }
+
+    /// Members the target really holds (read with ldapsearch / the catalog, not
+    /// through the connector).
+    async fn members(&self) -> usize {
+        match self {
+            Target::Ldap(s, _) => s
+                .members(VPN_GROUP)
+                .iter()
+                .filter(|m| m.as_str() != VPN_GROUP)
+                .count(),
+            Target::Pg(pg, role) => {
+                let row = pg
+                    .client()
+                    .await
+                    .query_one(
+                        "SELECT count(*) FROM pg_auth_members am \
+                         JOIN pg_roles r ON r.oid = am.roleid WHERE r.rolname = $1",
+                        &[role],
+                    )
+                    .await
+                    .unwrap();
+                row.get::<_, i64>(0) as usize
+            }
+        }
+    }
+
+    async fn cleanup(self) {
+        match self {
+            Target::Ldap(..) => {}
+            Target::Pg(pg, _) => pg.cleanup().await,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct JobsRow {
+    target: &'static str,
+    concurrency: usize,
+    poll_ms: u64,
+    jobs: usize,
+    setup: Duration,
+    provision: Duration,
+    deprovision: Duration,
+    retries: u64,
+    dead: u64,
+}
+
+/// A fresh target and server: `n` pending grants, then the worker provisions them;
+/// then all revoked, and the worker deprovisions them.
+async fn jobs_round(ldap: bool, n: usize, concurrency: usize, poll_ms: u64) -> JobsRow {
+    let target = Target::new(ldap).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = config_text(concurrency, poll_ms, &target.system());
+
+    // The worker starts only in `run()`: make every grant before that.
+    let app = build(data.path(), &config).await;
+    demo::seed(app.state(), app.data_dir()).await.unwrap();
+    let store = app.state().store.clone();
+    if let Target::Pg(_, role) = &target {
+        point_pg_entitlement(store.as_ref(), role).await;
+    }
+    let t = Instant::now();
+    upsert_people(store.as_ref(), n).await;
+    let ids = grants(store.as_ref(), n, target.entitlement()).await;
+    let setup = t.elapsed();
+    let stats = store.stats().await.unwrap();
+    assert_eq!(count(&stats.jobs_by_state, "queued"), n as u64);
+    assert_eq!(count(&stats.grants_by_status, "pending"), n as u64);
+
+    let t = Instant::now();
+    let running = start(app);
+    let (provision, dead_p) = drain(store.as_ref(), t).await;
+    let stats = store.stats().await.unwrap();
+    let retries_p = retries(&running.state, &stats);
+    assert_eq!(count(&stats.grants_by_status, "active"), n as u64);
+    drop(store);
+    running.stop().await;
+    let held = target.members().await;
+    assert_eq!(held, n, "{}: every grant is in the target", target.label());
+
+    // Revoked while the worker is stopped, then the same measurement.
+    let app = build(data.path(), &config).await;
+    let store = app.state().store.clone();
+    revoke_all(store.as_ref(), &ids).await;
+    let stats = store.stats().await.unwrap();
+    assert_eq!(count(&stats.jobs_by_state, "queued"), n as u64);
+    let t = Instant::now();
+    let running = start(app);
+    let (deprovision, dead_d) = drain(store.as_ref(), t).await;
+    let stats = store.stats().await.unwrap();
+    let retries_d = retries(&running.state, &stats);
+    assert_eq!(count(&stats.grants_by_status, "revoked"), n as u64);
+    drop(store);
+    running.stop().await;
+    assert_eq!(target.members().await, 0, "{}: all removed", target.label());
+
+    let row = JobsRow {
+        target: target.label(),
+        concurrency,
+        poll_ms,
+        jobs: n,
+        setup,
+        provision,
+        deprovision,
+        retries: retries_p + retries_d,
+        dead: dead_p + dead_d,
+    };
+    target.cleanup().await;
+    row
+}
+
+// ---------------------------------------------------------------------------------
+// 3: reconciliation
+
+#[derive(Debug, Default)]
+struct ReconcileRow {
+    how: String,
+    seconds: f64,
+    memberships: usize,
+    live_grants: usize,
+    explained: usize,
+    unexplained: usize,
+    missing: usize,
+    recorded: usize,
+    unchecked: usize,
+    rss_before: f64,
+    peak: f64,
+    body_mb: f64,
+}
+
+struct ReconcileResult {
+    n: usize,
+    drift: usize,
+    setup: BTreeMap<&'static str, Duration>,
+    rows: Vec<ReconcileRow>,
+    peak_reset: bool,
+}
+
+/// `n` identities and `n` active, provisioned grants in `corp-ldap/vpn-users`, the
+/// same `n` members in slapd; then `drift` members removed by hand and `drift`
+/// strangers added, and reconciliation timed.
+///
+/// Shortcut (see the report): the `n` members are written to slapd with one
+/// `ldapmodify`, and the worker's confirmation (`ConfirmProvisioning`, with a receipt
+/// saying so) is executed here, instead of `n` single modifies by the worker.
+async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
+    let mut setup = BTreeMap::new();
+    let ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = config_text(
+        8,
+        10,
+        &ldap_system(&ldap, &secrets.path().join("ldap-password")),
+    );
+    let app = build(data.path(), &config).await;
+    demo::seed(app.state(), app.data_dir()).await.unwrap();
+    let state = app.state().clone();
+    let store = state.store.clone();
+
+    let t = Instant::now();
+    upsert_people(store.as_ref(), n).await;
+    setup.insert("upsert identities", t.elapsed());
+    let t = Instant::now();
+    let ids = grants(store.as_ref(), n, LDAP_ENT).await;
+    setup.insert(
+        "submit + approve (pending grants, queued jobs)",
+        t.elapsed(),
+    );
+
+    // Every member in one modify (the placeholder goes in the same modify).
+    let t = Instant::now();
+    let mut ldif = format!("dn: {VPN_GROUP}\nchangetype: modify\nadd: member\n");
+    for i in 0..n {
+        let _ = writeln!(ldif, "member: {}", member_dn(&account(i)));
+    }
+    let _ = write!(ldif, "-\ndelete: member\nmember: {VPN_GROUP}\n");
+    ldap.modify_ldif(&ldif);
+    setup.insert("slapd: one ldapmodify adding every member", t.elapsed());
+
+    let t = Instant::now();
+    let provisioner = Actor::system("provisioner");
+    futures::stream::iter(ids.iter().enumerate())
+        .map(|(i, g)| {
+            store.execute(Envelope::new(
+                provisioner.clone(),
+                Command::ConfirmProvisioning {
+                    grant: g.clone(),
+                    action: JobAction::Provision,
+                    receipt: Receipt {
+                        connector: "ldap".into(),
+                        change: "added".into(),
+                        account_ref: member_dn(&account(i)),
+                        target_ref: VPN_GROUP.into(),
+                        detail: "bulk-loaded by the provisioning benchmark (one ldapmodify)".into(),
+                    },
+                },
+            ))
+        })
+        .buffer_unordered(SETUP_WIDTH)
+        .for_each(|r| async move {
+            r.unwrap();
+        })
+        .await;
+    setup.insert("confirm every grant (ConfirmProvisioning)", t.elapsed());
+    let stats = store.stats().await.unwrap();
+    assert_eq!(count(&stats.grants_by_status, "active"), n as u64);
+    assert_eq!(count(&stats.jobs_by_state, "queued"), 0);
+
+    // Drift behind Writ's back: `drift` granted members removed, `drift` strangers.
+    let mut ldif = format!("dn: {VPN_GROUP}\nchangetype: modify\ndelete: member\n");
+    for i in n - drift..n {
+        let _ = writeln!(ldif, "member: {}", member_dn(&account(i)));
+    }
+    ldif.push_str("-\nadd: member\n");
+    for i in 0..drift {
+        let _ = writeln!(
+            ldif,
+            "member: cn=stranger{i},ou=contractors,dc=example,dc=com"
+        );
+    }
+    ldap.modify_ldif(&ldif);
+    let held = ldap.members(VPN_GROUP).len();
+    assert_eq!(held, n);
+
+    let system = name("corp-ldap");
+    let mut rows = Vec::new();
+    let mut peak_reset = true;
+    for how in [
+        "reconcile() call, first run (records findings)",
+        "reconcile() call, second run (nothing new)",
+    ] {
+        let (_, rss_before) = memory();
+        peak_reset &= reset_peak();
+        let t = Instant::now();
+        let report = writ_server::reconcile::reconcile(store.as_ref(), &state.connectors, &system)
+            .await
+            .unwrap();
+        let seconds = t.elapsed().as_secs_f64();
+        let (peak, _) = memory();
+        rows.push(ReconcileRow {
+            how: how.into(),
+            seconds,
+            memberships: report.memberships,
+            live_grants: report.live_grants,
+            explained: report.explained,
+            unexplained: report.unexplained,
+            missing: report.missing,
+            recorded: report.recorded.len(),
+            unchecked: report.unchecked.len(),
+            rss_before,
+            peak,
+            body_mb: f64::NAN,
+        });
+        drop(report);
+    }
+
+    // Through the API, as `writ reconcile` does: the server runs (its worker puts
+    // the `drift` missing members back first).
+    let tokens: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(demo::tokens_path(app.data_dir())).unwrap())
+            .unwrap();
+    let running = start(app);
+    let (requeued, _) = drain(store.as_ref(), Instant::now()).await;
+    setup.insert("worker re-provisions the missing members", requeued);
+    let admin = Client::new(&running.base, Some(tokens["ada"].clone())).unwrap();
+    let (_, rss_before) = memory();
+    peak_reset &= reset_peak();
+    let t = Instant::now();
+    let res = admin
+        .raw(
+            reqwest::Method::POST,
+            "/api/v1/reconcile?system=corp-ldap",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let seconds = t.elapsed().as_secs_f64();
+    let (peak, _) = memory();
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    let reports: writ_server::reconcile::ReconcileReports =
+        serde_json::from_slice(&res.body).unwrap();
+    let report = &reports.reports[0];
+    rows.push(ReconcileRow {
+        how: "POST /api/v1/reconcile (server running)".into(),
+        seconds,
+        memberships: report.memberships,
+        live_grants: report.live_grants,
+        explained: report.explained,
+        unexplained: report.unexplained,
+        missing: report.missing,
+        recorded: report.recorded.len(),
+        unchecked: report.unchecked.len(),
+        rss_before,
+        peak,
+        body_mb: res.body.len() as f64 / 1e6,
+    });
+    drop(reports);
+    drop(res);
+    drop(store);
+    drop(state);
+    running.stop().await;
+    ReconcileResult {
+        n,
+        drift,
+        setup,
+        rows,
+        peak_reset,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+
+fn main() {
+    let small = std::env::var("WRIT_BENCH_SMALL").is_ok_and(|v| v == "1");
+    let (ldap_n, pg_n, defaults_n, reconcile_n, drift) = if small {
+        (200, 200, 100, 5_000, 50)
+    } else {
+        (2_000, 2_000, 500, 100_000, 100)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let started = Instant::now();
+        let mut jobs = Vec::new();
+        for (ldap, n) in [(true, ldap_n), (false, pg_n)] {
+            for concurrency in [1, 8, 32] {
+                let row = jobs_round(ldap, n, concurrency, 10).await;
+                eprintln!("done: {row:?}");
+                jobs.push(row);
+            }
+        }
+        // The shipped defaults: concurrency 8, a pass every 250 ms.
+        let row = jobs_round(true, defaults_n, 8, 250).await;
+        eprintln!("done: {row:?}");
+        jobs.push(row);
+
+        let rec = reconcile_bench(reconcile_n, drift).await;
+        print_results(&jobs, &rec, started.elapsed(), small);
+    });
+}
+
+fn print_results(jobs: &[JobsRow], rec: &ReconcileResult, total: Duration, small: bool) {
+    println!();
+    println!(
+        "writ provisioning benchmark{} — {} cores, total {:.0} s",
+        if small { " (WRIT_BENCH_SMALL)" } else { "" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        total.as_secs_f64()
+    );
+    println!();
+    println!("1-2. Provisioning jobs: N pending grants made before the worker starts, timed from");
+    println!("     run() until no job is queued; then all revoked and timed the same way.");
+    println!();
+    println!(
+        "| target | concurrency | poll ms | jobs | provision s | provision jobs/s | deprovision s | deprovision jobs/s | retries | dead | setup s (identities + submit + approve) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in jobs {
+        let p = r.provision.as_secs_f64();
+        let d = r.deprovision.as_secs_f64();
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} | {} | {:.2} |",
+            r.target,
+            r.concurrency,
+            r.poll_ms,
+            r.jobs,
+            p,
+            r.jobs as f64 / p,
+            d,
+            r.jobs as f64 / d,
+            r.retries,
+            r.dead,
+            r.setup.as_secs_f64()
+        );
+    }
+    println!();
+    println!(
+        "3. Reconciliation: {} identities, {} active provisioned grants in {LDAP_ENT}, then {} members",
+        rec.n, rec.n, rec.drift
+    );
+    println!(
+        "   removed by hand and {} strangers added ({} members in the group).",
+        rec.drift, rec.n
+    );
+    println!();
+    println!("   setup:");
+    for (what, d) in &rec.setup {
+        println!("   - {what}: {:.2} s", d.as_secs_f64());
+    }
+    println!();
+    println!(
+        "| run | seconds | memberships | live grants | explained | unexplained | missing | recorded | unchecked | RSS before MiB | peak (VmHWM) MiB | body MB |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rec.rows {
+        println!(
+            "| {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} |",
+            r.how,
+            r.seconds,
+            r.memberships,
+            r.live_grants,
+            r.explained,
+            r.unexplained,
+            r.missing,
+            r.recorded,
+            r.unchecked,
+            r.rss_before,
+            r.peak,
+            if r.body_mb.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{:.1}", r.body_mb)
+            }
+        );
+    }
+    println!();
+    println!(
+        "   VmHWM {} before each run, so each peak is that run's own; the process also holds",
+        if rec.peak_reset {
+            "was reset to the current RSS (clear_refs 5)"
+        } else {
+            "could NOT be reset (clear_refs refused): peaks are cumulative"
+        }
+    );
+    println!("   the whole server (store caches, the organisation with every identity).");
+}
