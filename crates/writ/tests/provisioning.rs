@@ -73,6 +73,23 @@ async fn wait_for(app: &TestApp, grant: &str, done: impl Fn(&GrantView) -> bool)
     }
 }
 
+/// A slapd with the demo's VPN group (holding only its placeholder) and a server
+/// provisioning `corp-ldap` into it; `extra` goes into the system's table.
+async fn directory_app(extra: &str) -> (slapd::Slapd, tempfile::TempDir, TestApp) {
+    let ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), extra), false).await;
+    (ldap, secrets, app)
+}
+
+/// alice's VPN access, approved by priya and confirmed by the directory.
+async fn active_vpn(app: &TestApp, duration: &str) -> String {
+    let (_, grant) = app.vpn_grant("alice", duration).await;
+    wait_for(app, &grant, |g| g.status == "active").await;
+    grant
+}
+
 async fn metrics(app: &TestApp) -> String {
     let res = app
         .anonymous()
@@ -89,10 +106,7 @@ async fn event_kinds(client: &Client) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_grant_appears_in_the_directory_and_a_revocation_removes_it() {
-    let ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), ""), false).await;
+    let (ldap, _secrets, app) = directory_app("").await;
 
     let (_, grant) = app.vpn_grant("alice", "1d").await;
     let g = wait_for(&app, &grant, |g| g.status == "active").await;
@@ -177,12 +191,8 @@ async fn an_approved_grant_appears_in_the_directory_and_a_revocation_removes_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_removes_the_access_from_the_directory_not_only_from_the_database() {
-    let ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), ""), false).await;
-    let (_, grant) = app.vpn_grant("alice", "2h").await;
-    wait_for(&app, &grant, |g| g.status == "active").await;
+    let (ldap, _secrets, app) = directory_app("").await;
+    let grant = active_vpn(&app, "2h").await;
     assert_eq!(ldap.members(VPN_GROUP), [member("alice")]);
 
     app.clock.advance(DurationSpec::hours(2));
@@ -404,12 +414,8 @@ async fn a_system_without_a_connector_is_not_held_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_added_by_hand_is_reported_once_and_each_access_names_its_approval() {
-    let ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), ""), false).await;
-    let (_, grant) = app.vpn_grant("alice", "1d").await;
-    wait_for(&app, &grant, |g| g.status == "active").await;
+    let (ldap, _secrets, app) = directory_app("").await;
+    let grant = active_vpn(&app, "1d").await;
     // Behind Writ's back: a Writ identity and a stranger.
     let stranger = "cn=mallory,ou=contractors,dc=example,dc=com";
     ldap.modify_ldif(&format!(
@@ -496,13 +502,8 @@ async fn a_member_added_by_hand_is_reported_once_and_each_access_names_its_appro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unexplained_access_is_removed_where_the_system_says_so() {
-    let ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    let config = ldap_config(&ldap, secrets.path(), "unexplained = \"revoke\"");
-    let app = TestApp::spawn_with(config, false).await;
-    let (_, grant) = app.vpn_grant("alice", "1d").await;
-    wait_for(&app, &grant, |g| g.status == "active").await;
+    let (ldap, _secrets, app) = directory_app("unexplained = \"revoke\"").await;
+    active_vpn(&app, "1d").await;
     let stranger = "cn=mallory,ou=contractors,dc=example,dc=com";
     ldap.modify_ldif(&format!(
         "dn: {VPN_GROUP}\nchangetype: modify\nadd: member\nmember: {}\nmember: {stranger}\n",
@@ -537,12 +538,8 @@ async fn unexplained_access_is_removed_where_the_system_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_lost_in_the_target_is_provisioned_again() {
-    let ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_with(ldap_config(&ldap, secrets.path(), ""), false).await;
-    let (_, grant) = app.vpn_grant("alice", "1d").await;
-    wait_for(&app, &grant, |g| g.status == "active").await;
+    let (ldap, _secrets, app) = directory_app("").await;
+    let grant = active_vpn(&app, "1d").await;
     // Someone removes alice by hand (keeping the group valid with a placeholder).
     ldap.modify_ldif(&format!(
         "dn: {VPN_GROUP}\nchangetype: modify\nadd: member\nmember: {VPN_GROUP}\n-\ndelete: member\nmember: {}\n",

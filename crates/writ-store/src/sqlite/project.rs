@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use writ_core::{Event, Grant, JobAction, Recorded, Request};
+use writ_core::{Event, Grant, GrantId, JobAction, Recorded, Request};
 
 use super::rows::{self, DbError, DbResult};
 
@@ -70,6 +70,24 @@ impl Projector {
         Ok(loaded)
     }
 
+    /// Applies `rec` to grant `id` and writes it back; returns the job the grant had
+    /// open before, and the grant after.
+    fn apply_to_grant(
+        &mut self,
+        conn: &Connection,
+        rec: &Recorded,
+        id: &GrantId,
+    ) -> DbResult<(Option<JobAction>, Grant)> {
+        let mut g = self
+            .grant(conn, id.as_str())?
+            .ok_or_else(|| missing(rec, "grant", id.as_str()))?;
+        let before = g.open_job();
+        g.apply(rec);
+        rows::update_grant(conn, &g)?;
+        self.grants.insert(id.to_string(), g.clone());
+        Ok((before, g))
+    }
+
     pub fn project(&mut self, conn: &Connection, rec: &Recorded) -> DbResult<()> {
         match &rec.event {
             Event::PolicyActivated { version, policy } => {
@@ -117,26 +135,16 @@ impl Projector {
             Event::GrantRenewed { grant, .. }
             | Event::GrantRevoked { grant, .. }
             | Event::GrantExpired { grant } => {
-                let mut g = self
-                    .grant(conn, grant.as_str())?
-                    .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
-                let before = g.open_job();
-                g.apply(rec);
-                rows::update_grant(conn, &g)?;
+                let (before, g) = self.apply_to_grant(conn, rec, grant)?;
                 if let Some(job) = g.open_job().filter(|j| Some(*j) != before) {
                     rows::open_job(conn, &g, job, rec.seq)?;
                 }
-                self.grants.insert(grant.to_string(), g);
             }
             Event::GrantProvisioned { grant, .. }
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. } => {
-                let mut g = self
-                    .grant(conn, grant.as_str())?
-                    .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
-                g.apply(rec);
-                rows::update_grant(conn, &g)?;
+                self.apply_to_grant(conn, rec, grant)?;
                 let (action, state, error) = match &rec.event {
                     Event::GrantProvisioned { .. } => (JobAction::Provision, "done", None),
                     Event::GrantDeprovisioned { .. } => (JobAction::Deprovision, "done", None),
@@ -147,17 +155,11 @@ impl Projector {
                     _ => unreachable!("matched above"),
                 };
                 rows::close_job(conn, grant, action, state, rec.seq, error)?;
-                self.grants.insert(grant.to_string(), g);
             }
             Event::DriftFound { drift, action } => {
                 rows::save_finding(conn, drift, action, rec.seq)?;
                 if let Some(grant) = &drift.grant {
-                    let mut g = self
-                        .grant(conn, grant.as_str())?
-                        .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
-                    let before = g.open_job();
-                    g.apply(rec);
-                    rows::update_grant(conn, &g)?;
+                    let (before, g) = self.apply_to_grant(conn, rec, grant)?;
                     if g.open_job() == Some(JobAction::Provision) && before.is_none() {
                         // The target lost the access: the same job runs again.
                         rows::close_job(
@@ -169,20 +171,14 @@ impl Projector {
                             None,
                         )?;
                     }
-                    self.grants.insert(grant.to_string(), g);
                 }
             }
             Event::DriftResolved { drift } => rows::delete_finding(conn, drift)?,
             Event::CredentialIssued { grant, .. }
             | Event::CredentialRevoked { grant, .. }
             | Event::CredentialRotationDue { grant, .. } => {
-                let mut g = self
-                    .grant(conn, grant.as_str())?
-                    .ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
-                g.apply(rec);
-                rows::update_grant(conn, &g)?;
+                self.apply_to_grant(conn, rec, grant)?;
                 rows::project_credential(conn, rec)?;
-                self.grants.insert(grant.to_string(), g);
             }
             // The erased values left the projections when they were rebuilt.
             Event::PersonalDataErased { .. } => {}
