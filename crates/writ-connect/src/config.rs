@@ -267,6 +267,40 @@ fn parse<T: for<'de> Deserialize<'de>>(system: &str, value: toml::Value) -> Resu
     })
 }
 
+/// An `http` or `https` URL with a host and no user or password in it (`why` says
+/// where the credentials come from instead).
+pub(crate) fn http_url(
+    system: &str,
+    field: &str,
+    value: &str,
+    why: &str,
+) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(value)
+        .map_err(|e| ConfigError::new(system, field, format!("`{value}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(ConfigError::new(
+            system,
+            field,
+            format!("`{value}` is not an http or https URL"),
+        ));
+    }
+    if url.host().is_none() {
+        return Err(ConfigError::new(
+            system,
+            field,
+            format!("`{value}` has no host"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            system,
+            field,
+            format!("must not carry credentials: {why}"),
+        ));
+    }
+    Ok(url)
+}
+
 /// Replace `{account}` in a mapping template.
 pub(crate) fn fill(template: &str, account: &str) -> String {
     template.replace("{account}", account)

@@ -25,7 +25,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::config::{ConfigError, ScimConfig, fill, unfill};
+use crate::config::{ConfigError, ScimConfig, fill, http_url, unfill};
 use crate::secret::Secret;
 use crate::{Assignment, Change, Connector, ConnectorError, Membership, Receipt};
 
@@ -58,34 +58,12 @@ impl fmt::Debug for ScimConnector {
 impl ScimConnector {
     /// Check the configuration and read the token; no network traffic.
     pub fn new(system: &str, config: &ScimConfig) -> Result<Self, ConfigError> {
-        let base = Url::parse(&config.base_url).map_err(|e| {
-            ConfigError::new(
-                system,
-                "base_url",
-                format!("`{}` is not a URL: {e}", config.base_url),
-            )
-        })?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(ConfigError::new(
-                system,
-                "base_url",
-                format!("`{}` is not an http or https URL", config.base_url),
-            ));
-        }
-        if base.host().is_none() {
-            return Err(ConfigError::new(
-                system,
-                "base_url",
-                format!("`{}` has no host", config.base_url),
-            ));
-        }
-        if !base.username().is_empty() || base.password().is_some() {
-            return Err(ConfigError::new(
-                system,
-                "base_url",
-                "must not carry credentials: the bearer token comes from `token`",
-            ));
-        }
+        let base = http_url(
+            system,
+            "base_url",
+            &config.base_url,
+            "the bearer token comes from `token`",
+        )?;
         if base.query().is_some() || base.fragment().is_some() {
             return Err(ConfigError::new(
                 system,

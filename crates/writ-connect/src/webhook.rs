@@ -35,7 +35,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::config::{ConfigError, WebhookConfig};
+use crate::config::{ConfigError, WebhookConfig, http_url};
 use crate::secret::Secret;
 use crate::{Assignment, Change, Connector, ConnectorError, Membership, Receipt};
 
@@ -113,30 +113,12 @@ impl Action {
 impl WebhookConnector {
     /// Check the configuration and read the key; no network traffic.
     pub fn new(system: &str, config: &WebhookConfig) -> Result<Self, ConfigError> {
-        let url = Url::parse(&config.url).map_err(|e| {
-            ConfigError::new(system, "url", format!("`{}` is not a URL: {e}", config.url))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::new(
-                system,
-                "url",
-                format!("`{}` is not an http or https URL", config.url),
-            ));
-        }
-        if url.host().is_none() {
-            return Err(ConfigError::new(
-                system,
-                "url",
-                format!("`{}` has no host", config.url),
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::new(
-                system,
-                "url",
-                "must not carry credentials: requests are signed with `secret`",
-            ));
-        }
+        let url = http_url(
+            system,
+            "url",
+            &config.url,
+            "requests are signed with `secret`",
+        )?;
         if url.fragment().is_some() {
             return Err(ConfigError::new(system, "url", "must not have a fragment"));
         }
