@@ -137,6 +137,11 @@ pub enum Command {
         expires_at: Timestamp,
         rotate_by: Timestamp,
     },
+    /// Writ disabled a credential in the target (its NHI's owner left).
+    RevokeCredential {
+        grant: GrantId,
+        fingerprint: String,
+    },
     /// The scheduler notes that a credential reached its rotation deadline.
     NoteRotationDue {
         grant: GrantId,
@@ -173,7 +178,8 @@ impl Command {
             | Command::FailProvisioning { grant, .. }
             | Command::RetryProvisioning { grant, .. }
             | Command::IssueCredential { grant, .. }
-            | Command::NoteRotationDue { grant, .. } => Needs {
+            | Command::NoteRotationDue { grant, .. }
+            | Command::RevokeCredential { grant, .. } => Needs {
                 grant: Some(grant.clone()),
                 ..Needs::default()
             },
@@ -220,6 +226,7 @@ impl Command {
             Command::RecordDrift { .. } => "record_drift",
             Command::IssueCredential { .. } => "issue_credential",
             Command::NoteRotationDue { .. } => "note_rotation_due",
+            Command::RevokeCredential { .. } => "revoke_credential",
         }
     }
 }

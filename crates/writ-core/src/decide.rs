@@ -513,6 +513,27 @@ pub fn decide(
                 replaces: g.credential.clone(),
             }])
         }
+        Command::RevokeCredential { grant, fingerprint } => {
+            if !matches!(actor, Actor::System(_)) {
+                return Err(Refusal::forbidden(
+                    "scheduler-only",
+                    "only Writ itself disables a credential outside a revocation",
+                ));
+            }
+            let g = ctx.grant.ok_or_else(|| {
+                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
+            })?;
+            if g.credential.as_deref() != Some(fingerprint.as_str()) {
+                return Err(Refusal::conflict(
+                    "credential-not-current",
+                    format!("`{fingerprint}` is not the credential in force on `{grant}`"),
+                ));
+            }
+            Ok(vec![Event::CredentialRevoked {
+                grant: grant.clone(),
+                fingerprint: fingerprint.clone(),
+            }])
+        }
         Command::NoteRotationDue { grant, fingerprint } => {
             if !matches!(actor, Actor::System(_)) {
                 return Err(Refusal::forbidden(
@@ -860,6 +881,17 @@ fn decide_step(
                 "beneficiary-inactive",
                 format!(
                     "beneficiary `{}` is no longer active; `{request}` can only be denied",
+                    s.beneficiary
+                ),
+            ));
+        }
+        if let Some(owner) = ctx.org.identity(&s.beneficiary).and_then(Identity::owner)
+            && !ctx.org.identity(owner).is_some_and(Identity::is_active)
+        {
+            return Err(Refusal::conflict(
+                "owner-left",
+                format!(
+                    "`{}`'s owner `{owner}` is no longer active: its access is held until an admin gives it a new owner; `{request}` can only be denied",
                     s.beneficiary
                 ),
             ));

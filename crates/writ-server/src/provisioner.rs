@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use writ_connect::{Assignment, Connector, ConnectorError, SystemConfig, Unexplained};
-use writ_core::{Actor, Clock, Command, GrantId, JobAction, Name, Receipt, Timestamp};
+use writ_core::{Actor, Clock, Command, GrantId, Identity, JobAction, Name, Receipt, Timestamp};
 use writ_store::{Envelope, ExecError, JobAttempt, ProvisioningJob, Store, StoreError, failpoint};
 
 use crate::config::ProvisioningConfig;
@@ -259,6 +259,49 @@ impl Provisioner {
         Ok(receipt)
     }
 
+    /// Disables, in their targets, the credentials in force of NHIs whose owner is no
+    /// longer active: the leaver's copy stops working at once, and the NHI's next
+    /// owner issues a fresh one (`writ grant credential`). Returns how many it disabled;
+    /// a target that fails is tried again on the next pass.
+    pub async fn lock_orphaned_credentials(&self) -> Result<usize, StoreError> {
+        let org = self.store.org().await?;
+        let mut disabled = 0;
+        for c in self.store.credentials(None, true).await? {
+            let owner = org.identity(&c.beneficiary).and_then(Identity::owner);
+            let left = owner.is_some_and(|o| !org.identity(o).is_some_and(Identity::is_active));
+            let Some(connector) = self.connectors.get(&c.entitlement.system) else {
+                continue;
+            };
+            if !left {
+                continue;
+            }
+            let assignment = Assignment {
+                grant: c.grant.to_string(),
+                account: c.beneficiary.to_string(),
+                target: org
+                    .entitlement(&c.entitlement)
+                    .map(|e| e.external_ref.clone())
+                    .unwrap_or_default(),
+                entitlement: c.entitlement.to_string(),
+            };
+            match connector.disable_credential(&assignment).await {
+                Ok(_) => {
+                    tracing::warn!(grant = %c.grant, nhi = %c.beneficiary, fingerprint = %c.fingerprint,
+                        "owner left: credential disabled");
+                    self.report(Command::RevokeCredential {
+                        grant: c.grant.clone(),
+                        fingerprint: c.fingerprint.clone(),
+                    })
+                    .await?;
+                    disabled += 1;
+                }
+                Err(e) => tracing::error!(grant = %c.grant, error = %e,
+                    "owner left but the credential could not be disabled; will retry"),
+            }
+        }
+        Ok(disabled)
+    }
+
     async fn report(&self, command: Command) -> Result<(), StoreError> {
         match self
             .store
@@ -299,11 +342,19 @@ pub fn spawn(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_millis(provisioner.config.poll_interval_ms);
+    // Orphaned credentials are looked for about every ten seconds.
+    let lock_every = (10_000 / provisioner.config.poll_interval_ms).max(1);
+    let mut ticks = 0u64;
     crate::scheduler::periodic(every, stop, move || {
         let p = provisioner.clone();
+        ticks += 1;
+        let lock = ticks % lock_every == 1 || lock_every == 1;
         async move {
             if let Err(e) = p.pass().await {
                 tracing::error!(error = %e, "provisioning pass failed; will retry");
+            }
+            if lock && let Err(e) = p.lock_orphaned_credentials().await {
+                tracing::error!(error = %e, "orphaned-credential pass failed; will retry");
             }
         }
     })

@@ -383,7 +383,13 @@ pub struct CredentialReport {
 pub struct OrphanNhi {
     pub nhi: String,
     pub owner: String,
+    /// Who should find it a new owner: the leaver's manager (an admin sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_to_manager: Option<String>,
+    /// Its live grants, held (no approvals, no new credentials) until it has an owner.
     pub live_grants: Vec<String>,
+    /// Credentials still in force (Writ disables them within seconds).
+    pub credentials_in_force: Vec<String>,
 }
 
 /// One provisioning job: a row of the outbox with the worker's bookkeeping.

@@ -728,6 +728,22 @@ async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disab
     );
     assert!(report.without_expiry.is_empty());
 
+    // A second request for the NHI waits for its approver when the owner leaves.
+    let mut reports = login.clone();
+    reports.kind = "role".into();
+    reports.display_name = "ETL reports".into();
+    ada.put_entitlement("pg-prod/etl-reports", &reports)
+        .await
+        .unwrap();
+    let waiting = carol
+        .create_request(
+            &common::new_request("svc-billing", "pg-prod/etl-reports", "7d"),
+            None,
+        )
+        .await
+        .unwrap();
+    let waiting_approver = waiting.steps[0].eligible[0].identity.clone();
+
     // The owner leaves: the NHI is reported with its live grant.
     let mut c = ada.identity("carol").await.unwrap();
     c.status = Some("inactive".into());
@@ -739,10 +755,29 @@ async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disab
         .find(|o| o.nhi == "svc-billing")
         .unwrap();
     assert_eq!(orphan.live_grants, std::slice::from_ref(&grant));
+    assert_eq!(orphan.credentials_in_force, [second.fingerprint.clone()]);
+    assert!(orphan.transfer_to_manager.is_some(), "{orphan:#?}");
 
-    // Revoked: the credential goes with the access, by fingerprint.
-    ada.revoke_grant(&grant, "owner left").await.unwrap();
-    wait_for(&app, &grant, |g| g.status == "revoked").await;
+    // Held: nothing more is approved for it, and the leaver's credential stops working.
+    let err = app
+        .as_(&waiting_approver)
+        .approve(&waiting.id, &Default::default(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("owner-left"), "{err}");
+    let provisioner = writ_server::provisioner::Provisioner::new(
+        app.state.store.clone(),
+        app.state.clock.clone(),
+        app.state.connectors.clone(),
+        Default::default(),
+        app.state.metrics.clone(),
+    );
+    assert_eq!(provisioner.lock_orphaned_credentials().await.unwrap(), 1);
+    assert_eq!(
+        provisioner.lock_orphaned_credentials().await.unwrap(),
+        0,
+        "once"
+    );
     let (can_login, password, _) = login_state().await;
     assert!(!can_login && password.is_none(), "disabled in the target");
     let page = ada.audit_events(0, 1000).await.unwrap();
@@ -752,6 +787,19 @@ async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disab
         .find(|e| e.kind == "credential_revoked")
         .expect("a credential_revoked entry");
     assert_eq!(revoked.event["fingerprint"], second.fingerprint.as_str());
+    assert_eq!(revoked.actor, "system:provisioner");
+
+    // Revoked: the access goes too.
+    ada.revoke_grant(&grant, "owner left").await.unwrap();
+    wait_for(&app, &grant, |g| g.status == "revoked").await;
+    let rows = admin
+        .query(
+            "SELECT 1 FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid WHERE r.rolname = $1",
+            &[&target],
+        )
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "membership removed");
     app.stop().await;
     pg.cleanup().await;
 }

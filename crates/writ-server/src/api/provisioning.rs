@@ -148,6 +148,15 @@ pub async fn credential_report(
         orphans.push(OrphanNhi {
             nhi: i.name.to_string(),
             owner: owner.to_string(),
+            transfer_to_manager: org
+                .identity(owner)
+                .and_then(|o| o.manager())
+                .map(|m| m.to_string()),
+            credentials_in_force: in_force
+                .iter()
+                .filter(|c| c.beneficiary == i.name)
+                .map(|c| c.fingerprint.clone())
+                .collect(),
             live_grants: grants
                 .iter()
                 .filter(|g| g.is_live())
