@@ -755,7 +755,10 @@ async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disab
         .find(|o| o.nhi == "svc-billing")
         .unwrap();
     assert_eq!(orphan.live_grants, std::slice::from_ref(&grant));
-    assert_eq!(orphan.credentials_in_force, std::slice::from_ref(&second.fingerprint));
+    assert_eq!(
+        orphan.credentials_in_force,
+        std::slice::from_ref(&second.fingerprint)
+    );
     assert!(orphan.transfer_to_manager.is_some(), "{orphan:#?}");
 
     // Held: nothing more is approved for it, and the leaver's credential stops working.
