@@ -8,6 +8,8 @@
 mod common;
 #[path = "../../writ-connect/tests/peers/postgres.rs"]
 mod pg_peer;
+#[path = "../../writ-connect/tests/peers/scim.rs"]
+mod scim_peer;
 #[path = "../../writ-connect/tests/peers/slapd.rs"]
 mod slapd;
 
@@ -805,4 +807,67 @@ async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disab
     assert!(rows.is_empty(), "membership removed");
     app.stop().await;
     pg.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim_group_membership_follows_the_grant() {
+    let scim = scim_peer::Scim2Server::start();
+    let alice = scim.create_user("alice");
+    let group = scim.create_group("CRM viewers");
+    let secrets = tempfile::tempdir().unwrap();
+    let token = secrets.path().join("scim-token");
+    std::fs::write(&token, &scim.token).unwrap();
+    let text = format!(
+        "[provisioning]\npoll_interval_ms = 20\n\n[systems.crm]\nconnector = \"scim\"\nbase_url = \"{}\"\ntoken = {{ file = \"{}\" }}\n",
+        scim.base_url,
+        token.display()
+    );
+    let app = TestApp::spawn_with(Config::parse(&text, "test.toml").unwrap(), false).await;
+    // The demo's CRM viewer group is this server's group.
+    let ada = app.as_("ada");
+    let mut e: EntitlementBody = ada
+        .entitlements()
+        .await
+        .unwrap()
+        .entitlements
+        .into_iter()
+        .find(|e| e.reference == "crm/viewer")
+        .unwrap();
+    e.external_ref = group.clone();
+    ada.put_entitlement("crm/viewer", &e).await.unwrap();
+
+    let r = app
+        .as_("alice")
+        .create_request(&common::new_request("alice", "crm/viewer", "8h"), None)
+        .await
+        .unwrap();
+    let done = app
+        .as_("priya")
+        .approve(&r.id, &Default::default(), None)
+        .await
+        .unwrap();
+    let grant = done.grant.unwrap();
+    let g = wait_for(&app, &grant, |g| g.status == "active").await;
+    assert_eq!(
+        scim.members(&group),
+        [alice.clone()],
+        "PATCHed into the real SCIM group"
+    );
+    assert!(g.jobs[0].state == "done", "{g:#?}");
+    let page = ada.audit_events(0, 1000).await.unwrap();
+    let receipt = page
+        .events
+        .iter()
+        .find(|e| e.kind == "grant_provisioned")
+        .unwrap();
+    assert_eq!(receipt.event["receipt"]["connector"], "scim");
+    assert_eq!(receipt.event["receipt"]["account_ref"], alice.as_str());
+
+    app.as_("priya").revoke_grant(&grant, "done").await.unwrap();
+    wait_for(&app, &grant, |g| g.status == "revoked").await;
+    assert!(
+        scim.members(&group).is_empty(),
+        "removed from the real SCIM group"
+    );
+    app.stop().await;
 }
