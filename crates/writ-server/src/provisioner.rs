@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use writ_connect::{Assignment, Connector, ConnectorError, SystemConfig, Unexplained};
 use writ_core::{Actor, Clock, Command, GrantId, Identity, JobAction, Name, Receipt, Timestamp};
 use writ_store::{Envelope, ExecError, JobAttempt, ProvisioningJob, Store, StoreError, failpoint};
@@ -87,6 +87,8 @@ pub struct Provisioner {
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashSet<(GrantId, JobAction)>>>,
     permits: Arc<Semaphore>,
+    /// Rung when a job finishes, so the worker looks for the next one at once.
+    wake: Arc<Notify>,
 }
 
 impl Provisioner {
@@ -106,6 +108,7 @@ impl Provisioner {
             metrics,
             in_flight: Arc::default(),
             permits,
+            wake: Arc::default(),
         }
     }
 
@@ -143,6 +146,9 @@ impl Provisioner {
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&key);
                 drop(permit);
+                // Keep the pipeline full: a finished job makes room for the next one
+                // now, not at the next poll.
+                me.wake.notify_one();
             });
         }
         Ok(started)
@@ -336,25 +342,33 @@ impl Provisioner {
     }
 }
 
-/// Runs the worker until `stop` changes.
+/// Runs the worker until `stop` changes: a pass at every poll interval and whenever
+/// a job finishes.
 pub fn spawn(
     provisioner: Provisioner,
-    stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_millis(provisioner.config.poll_interval_ms);
     // Orphaned credentials are looked for about every ten seconds.
-    let lock_every = (10_000 / provisioner.config.poll_interval_ms).max(1);
-    let mut ticks = 0u64;
-    crate::scheduler::periodic(every, stop, move || {
-        let p = provisioner.clone();
-        ticks += 1;
-        let lock = ticks % lock_every == 1 || lock_every == 1;
-        async move {
-            if let Err(e) = p.pass().await {
+    let lock_every = Duration::from_secs(10);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut locked_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = provisioner.wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = provisioner.pass().await {
                 tracing::error!(error = %e, "provisioning pass failed; will retry");
             }
-            if lock && let Err(e) = p.lock_orphaned_credentials().await {
-                tracing::error!(error = %e, "orphaned-credential pass failed; will retry");
+            if locked_at.is_none_or(|t| t.elapsed() >= lock_every) {
+                locked_at = Some(tokio::time::Instant::now());
+                if let Err(e) = provisioner.lock_orphaned_credentials().await {
+                    tracing::error!(error = %e, "orphaned-credential pass failed; will retry");
+                }
             }
         }
     })
