@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use writ_connect::{Assignment, Unexplained};
 use writ_core::{
-    Actor, Command, Decision, Drift, DriftKind, EntitlementRef, Grant, GrantStatus, Name, RequestId,
+    Actor, Command, Drift, DriftKind, EntitlementRef, Grant, GrantStatus, Name, RequestId,
 };
 use writ_store::{Envelope, ExecError, Store, StoreError};
 
@@ -212,10 +212,20 @@ pub async fn reconcile(
             }
         }
     }
+    let open = store.findings(Some(system)).await?;
+    // A missing access already found and sent back to the worker holds until the
+    // target confirms it again: the grant is pending meanwhile, not resolved.
+    let requeued: BTreeSet<&writ_core::GrantId> = open
+        .iter()
+        .filter(|f| f.drift.kind == DriftKind::Missing)
+        .filter_map(|f| f.drift.grant.as_ref())
+        .collect();
     for g in &grants {
+        let absent = !present.contains(&(g.entitlement.clone(), g.beneficiary.clone()));
         let confirmed =
             g.provision && g.status == GrantStatus::Active && checked.contains(&g.entitlement);
-        if confirmed && !present.contains(&(g.entitlement.clone(), g.beneficiary.clone())) {
+        let reprovisioning = g.status == GrantStatus::Pending && requeued.contains(&g.id);
+        if (confirmed || reprovisioning) && absent {
             found.insert(
                 (
                     g.entitlement.to_string(),
@@ -243,7 +253,6 @@ pub async fn reconcile(
     approvals(store, &mut access).await?;
 
     // Record what is new, and what no longer holds.
-    let open = store.findings(Some(system)).await?;
     let open_keys: BTreeSet<(String, DriftKind, String)> = open
         .iter()
         .map(|f| {
@@ -392,28 +401,25 @@ fn finding_line(d: &Drift, action: &str) -> FindingLine {
     }
 }
 
-/// Fills in who approved each explaining request, and under what authority.
+/// Fills in who approved each explaining request, and under what authority: one
+/// store read for the whole report.
 async fn approvals(store: &dyn Store, access: &mut [AccessLine]) -> Result<(), StoreError> {
-    let mut cache: HashMap<String, Vec<String>> = HashMap::new();
+    let ids: BTreeSet<RequestId> = access
+        .iter()
+        .filter_map(|a| a.request.as_deref())
+        .filter_map(|r| RequestId::parse(r).ok())
+        .collect();
+    let found = store.approvals(ids.into_iter().collect()).await?;
     for a in access.iter_mut() {
-        let Some(request) = &a.request else { continue };
-        if !cache.contains_key(request) {
-            let approvers = match RequestId::parse(request) {
-                Ok(id) => match store.request(&id).await? {
-                    Some(r) => r
-                        .steps
-                        .iter()
-                        .filter_map(|s| s.decision.as_ref())
-                        .filter(|d| d.decision == Decision::Approve)
-                        .map(|d| format!("{} ({})", d.approver, d.basis))
-                        .collect(),
-                    None => Vec::new(),
-                },
-                Err(_) => Vec::new(),
-            };
-            cache.insert(request.clone(), approvers);
+        let Some(id) = a.request.as_deref().and_then(|r| RequestId::parse(r).ok()) else {
+            continue;
+        };
+        if let Some(steps) = found.get(&id) {
+            a.approved_by = steps
+                .iter()
+                .map(|(who, basis)| format!("{who} ({basis})"))
+                .collect();
         }
-        a.approved_by = cache[request].clone();
     }
     Ok(())
 }

@@ -297,6 +297,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Credentials in force whose rotation deadline passed and whose owner was not yet
     /// told.
     async fn rotation_due(&self, now: Timestamp) -> Result<Vec<CredentialRecord>, StoreError>;
+    /// Who approved each of `requests` (in step order) and under which authority, as
+    /// `(approver, basis)`: one read for many requests (reports over whole systems).
+    async fn approvals(
+        &self,
+        requests: Vec<RequestId>,
+    ) -> Result<std::collections::HashMap<RequestId, Vec<(Name, String)>>, StoreError>;
     /// Every live grant (pending, active, revoking, expiring) on `system`.
     async fn live_grants(&self, system: &Name) -> Result<Vec<Grant>, StoreError>;
     /// Reconciliation findings that still hold, for one system or all.

@@ -4,8 +4,9 @@
 //!    1, 8 and 32 (and once with the shipped defaults), provisioning then
 //!    deprovisioning N grants;
 //! 2. the same into the machine's PostgreSQL (`pg-prod/read-only`);
-//! 3. reconciliation of 100,000 live memberships against 100,000 grants, timed and
-//!    with the process's peak memory.
+//! 3. reconciliation of 100,000 live memberships against 100,000 active, provisioned
+//!    grants (10,000 identities x 10 directory groups), timed, with the process's peak
+//!    memory.
 //!
 //! The real server (`writ_server::Application`) runs in this process with a TOML
 //! configuration, exactly as `crates/writ/tests/provisioning.rs` starts it. Grants are
@@ -36,9 +37,9 @@ use futures::StreamExt as _;
 use tokio::sync::oneshot;
 use writ::Client;
 use writ_core::{
-    Actor, Command, Decision, DurationSpec, EmploymentType, EntitlementRef, Event, GrantId, Human,
-    Identity, IdentityKind, IdentityStatus, JobAction, Justification, Name, Reason, Receipt,
-    RequestKind, RiskTier,
+    Actor, Command, Decision, DurationSpec, EmploymentType, Entitlement, EntitlementKind,
+    EntitlementRef, Event, GrantId, Human, Identity, IdentityKind, IdentityStatus, JobAction,
+    Justification, Name, Reason, Receipt, RequestKind, RiskTier,
 };
 use writ_server::{AppState, Application, Config, Settings, demo};
 use writ_store::{Envelope, Outcome, Store, SystemClock};
@@ -50,9 +51,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const VPN_GROUP: &str = "cn=vpn-users,ou=groups,dc=example,dc=com";
 const LDAP_ENT: &str = "corp-ldap/vpn-users";
 const PG_ENT: &str = "pg-prod/read-only";
-/// Commands in flight at once while setting up (the writer commits up to 512 per
-/// transaction).
-const SETUP_WIDTH: usize = 512;
+/// Commands in flight at once while setting up (the writer commits whatever waits,
+/// up to 512 per transaction).
+const SETUP_WIDTH: usize = 4096;
 
 fn name(s: &str) -> Name {
     Name::parse(s).unwrap()
@@ -64,6 +65,12 @@ fn account(i: usize) -> String {
 
 fn member_dn(account: &str) -> String {
     format!("uid={account},ou=people,dc=example,dc=com")
+}
+
+/// A slapd for the benchmark: the test peer's (its mdb database may grow to 1 GiB,
+/// room for 100,000 `member` values).
+fn slapd_started() -> slapd::Slapd {
+    slapd::Slapd::start()
 }
 
 // ---------------------------------------------------------------------------------
@@ -192,7 +199,7 @@ async fn drain(store: &dyn Store, since: Instant) -> (Duration, u64) {
             "the queue never drained: {:?}",
             stats.jobs_by_state
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -357,7 +364,7 @@ enum Target {
 impl Target {
     async fn new(ldap: bool) -> Target {
         if ldap {
-            let server = slapd::Slapd::start();
+            let server = slapd_started();
             server.add_group("vpn-users", VPN_GROUP);
             Target::Ldap(server, tempfile::tempdir().unwrap())
         } else {
@@ -515,7 +522,7 @@ struct ReconcileRow {
     explained: usize,
     unexplained: usize,
     missing: usize,
-    recorded: usize,
+    recorded: String,
     unchecked: usize,
     rss_before: f64,
     peak: f64,
@@ -523,24 +530,90 @@ struct ReconcileRow {
 }
 
 struct ReconcileResult {
-    n: usize,
+    memberships: usize,
+    identities: usize,
+    groups: usize,
     drift: usize,
-    setup: BTreeMap<&'static str, Duration>,
+    setup: Vec<(&'static str, Duration)>,
+    breakdown: Vec<(String, Duration)>,
     rows: Vec<ReconcileRow>,
     peak_reset: bool,
 }
 
-/// `n` identities and `n` active, provisioned grants in `corp-ldap/vpn-users`, the
-/// same `n` members in slapd; then `drift` members removed by hand and `drift`
-/// strangers added, and reconciliation timed.
+/// What a run recorded, as `count kind/action` (actions cut at their first colon).
+fn recorded(lines: &[writ_server::reconcile::FindingLine]) -> String {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for f in lines {
+        let action = f.action.split(':').next().unwrap_or_default();
+        *by.entry(format!("{}/{action}", f.kind)).or_default() += 1;
+    }
+    if by.is_empty() {
+        return "0".into();
+    }
+    by.iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn bench_group(k: usize) -> String {
+    format!("cn=bench-{k:02},ou=groups,dc=example,dc=com")
+}
+
+fn bench_entitlement(k: usize) -> String {
+    format!("corp-ldap/bench-{k:02}")
+}
+
+/// `groups` low-risk `corp-ldap` entitlements, each a `groupOfNames` in slapd.
+async fn bench_groups(store: &dyn Store, ldap: &slapd::Slapd, groups: usize) {
+    for k in 0..groups {
+        let dn = bench_group(k);
+        ldap.add_group(&format!("bench-{k:02}"), &dn);
+        let r = EntitlementRef::parse(&bench_entitlement(k)).unwrap();
+        store
+            .execute(Envelope::new(
+                Actor::Identity(name("ada")),
+                Command::UpsertEntitlement {
+                    entitlement: Entitlement {
+                        system: r.system,
+                        name: r.entitlement,
+                        display_name: format!("Benchmark group {k}"),
+                        kind: EntitlementKind::Group,
+                        external_ref: dn,
+                        risk: RiskTier::Low,
+                        privileged: false,
+                        max_duration: DurationSpec::days(180),
+                        owner: None,
+                        break_glass: false,
+                        description: String::new(),
+                    },
+                },
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// `memberships` active, provisioned grants: `memberships / groups` identities, each
+/// granted every one of `groups` `corp-ldap` entitlements, and the same members in
+/// slapd; then, in the first group, `drift` members removed by hand and `drift`
+/// strangers added; then reconciliation timed.
 ///
-/// Shortcut (see the report): the `n` members are written to slapd with one
-/// `ldapmodify`, and the worker's confirmation (`ConfirmProvisioning`, with a receipt
-/// saying so) is executed here, instead of `n` single modifies by the worker.
-async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
-    let mut setup = BTreeMap::new();
-    let ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
+/// Two shortcuts, so that setting up takes seconds, not many minutes:
+/// - identities x groups rather than 100,000 identities in one group: the store's
+///   writer copies the whole organisation for every `UpsertIdentity` (it still holds
+///   the `Arc<Org>` snapshot it decided with when `Arc::make_mut` applies the event),
+///   so loading N identities is O(N²): 10,000 take ≈ 7 s here, 100,000 ≈ 10 minutes;
+/// - the members are written to slapd with one `ldapmodify`, and the worker's
+///   confirmation (`ConfirmProvisioning`, with a receipt that says so) is executed
+///   here, instead of one modify per grant by the worker. The grants are exactly what
+///   the worker leaves behind (active, provisioned by a connector), so `missing` is
+///   computed for them.
+async fn reconcile_bench(memberships: usize, groups: usize, drift: usize) -> ReconcileResult {
+    let identities = memberships / groups;
+    let memberships = identities * groups;
+    let mut setup = Vec::new();
+    let ldap = slapd_started();
     let secrets = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = config_text(
@@ -552,31 +625,43 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
     demo::seed(app.state(), app.data_dir()).await.unwrap();
     let state = app.state().clone();
     let store = state.store.clone();
+    bench_groups(store.as_ref(), &ldap, groups).await;
 
     let t = Instant::now();
-    upsert_people(store.as_ref(), n).await;
-    setup.insert("upsert identities", t.elapsed());
+    upsert_people(store.as_ref(), identities).await;
+    setup.push(("upsert identities", t.elapsed()));
     let t = Instant::now();
-    let ids = grants(store.as_ref(), n, LDAP_ENT).await;
-    setup.insert(
+    let mut ids = Vec::new();
+    for k in 0..groups {
+        ids.push(grants(store.as_ref(), identities, &bench_entitlement(k)).await);
+    }
+    setup.push((
         "submit + approve (pending grants, queued jobs)",
         t.elapsed(),
-    );
+    ));
 
-    // Every member in one modify (the placeholder goes in the same modify).
+    // Every member in one ldapmodify (each placeholder goes in the same modify).
     let t = Instant::now();
-    let mut ldif = format!("dn: {VPN_GROUP}\nchangetype: modify\nadd: member\n");
-    for i in 0..n {
-        let _ = writeln!(ldif, "member: {}", member_dn(&account(i)));
+    let mut ldif = String::new();
+    for k in 0..groups {
+        let group = bench_group(k);
+        let _ = writeln!(ldif, "dn: {group}\nchangetype: modify\nadd: member");
+        for i in 0..identities {
+            let _ = writeln!(ldif, "member: {}", member_dn(&account(i)));
+        }
+        let _ = write!(ldif, "-\ndelete: member\nmember: {group}\n\n");
     }
-    let _ = write!(ldif, "-\ndelete: member\nmember: {VPN_GROUP}\n");
     ldap.modify_ldif(&ldif);
-    setup.insert("slapd: one ldapmodify adding every member", t.elapsed());
+    setup.push(("slapd: one ldapmodify adding every member", t.elapsed()));
 
     let t = Instant::now();
     let provisioner = Actor::system("provisioner");
-    futures::stream::iter(ids.iter().enumerate())
-        .map(|(i, g)| {
+    let all = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(k, g)| g.iter().enumerate().map(move |(i, g)| (k, i, g)));
+    futures::stream::iter(all)
+        .map(|(k, i, g)| {
             store.execute(Envelope::new(
                 provisioner.clone(),
                 Command::ConfirmProvisioning {
@@ -586,7 +671,7 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
                         connector: "ldap".into(),
                         change: "added".into(),
                         account_ref: member_dn(&account(i)),
-                        target_ref: VPN_GROUP.into(),
+                        target_ref: bench_group(k),
                         detail: "bulk-loaded by the provisioning benchmark (one ldapmodify)".into(),
                     },
                 },
@@ -597,14 +682,15 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
             r.unwrap();
         })
         .await;
-    setup.insert("confirm every grant (ConfirmProvisioning)", t.elapsed());
+    setup.push(("confirm every grant (ConfirmProvisioning)", t.elapsed()));
     let stats = store.stats().await.unwrap();
-    assert_eq!(count(&stats.grants_by_status, "active"), n as u64);
+    assert_eq!(count(&stats.grants_by_status, "active"), memberships as u64);
     assert_eq!(count(&stats.jobs_by_state, "queued"), 0);
 
-    // Drift behind Writ's back: `drift` granted members removed, `drift` strangers.
-    let mut ldif = format!("dn: {VPN_GROUP}\nchangetype: modify\ndelete: member\n");
-    for i in n - drift..n {
+    // Drift behind Writ's back, in the first group: members removed, strangers added.
+    let first = bench_group(0);
+    let mut ldif = format!("dn: {first}\nchangetype: modify\ndelete: member\n");
+    for i in identities - drift..identities {
         let _ = writeln!(ldif, "member: {}", member_dn(&account(i)));
     }
     ldif.push_str("-\nadd: member\n");
@@ -615,15 +701,17 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
         );
     }
     ldap.modify_ldif(&ldif);
-    let held = ldap.members(VPN_GROUP).len();
-    assert_eq!(held, n);
+    let held: usize = (0..groups)
+        .map(|k| ldap.members(&bench_group(k)).len())
+        .sum();
+    assert_eq!(held, memberships);
 
     let system = name("corp-ldap");
     let mut rows = Vec::new();
     let mut peak_reset = true;
     for how in [
-        "reconcile() call, first run (records findings)",
-        "reconcile() call, second run (nothing new)",
+        "reconcile() call, first run",
+        "reconcile() call, second run",
     ] {
         let (_, rss_before) = memory();
         peak_reset &= reset_peak();
@@ -641,7 +729,7 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
             explained: report.explained,
             unexplained: report.unexplained,
             missing: report.missing,
-            recorded: report.recorded.len(),
+            recorded: recorded(&report.recorded),
             unchecked: report.unchecked.len(),
             rss_before,
             peak,
@@ -650,14 +738,52 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
         drop(report);
     }
 
-    // Through the API, as `writ reconcile` does: the server runs (its worker puts
-    // the `drift` missing members back first).
+    // Where a run's time goes: its steps one by one, through the same calls.
+    let connector = state.connectors.get(&system).unwrap().clone();
+    let targets: Vec<String> = (0..groups).map(bench_group).collect();
+    let t = Instant::now();
+    let listed = connector.list(&targets).await.unwrap();
+    let list = t.elapsed();
+    let t = Instant::now();
+    let live = store.live_grants(&system).await.unwrap();
+    let live_read = t.elapsed();
+    let t = Instant::now();
+    for g in &live {
+        store.request(&g.request).await.unwrap().unwrap();
+    }
+    let requests = t.elapsed();
+    let breakdown = vec![
+        (
+            format!(
+                "connector.list of {} groups ({} members)",
+                groups,
+                listed.len()
+            ),
+            list,
+        ),
+        (
+            format!("store.live_grants ({} grants)", live.len()),
+            live_read,
+        ),
+        (
+            format!(
+                "store.request once per explained member ({} calls; `approvals`)",
+                live.len()
+            ),
+            requests,
+        ),
+    ];
+    drop((listed, live));
+
+    // Through the API, as `writ reconcile` does: the server runs (its worker first
+    // puts back the members the first run found missing).
     let tokens: BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(demo::tokens_path(app.data_dir())).unwrap())
             .unwrap();
     let running = start(app);
-    let (requeued, _) = drain(store.as_ref(), Instant::now()).await;
-    setup.insert("worker re-provisions the missing members", requeued);
+    let (requeued, dead) = drain(store.as_ref(), Instant::now()).await;
+    assert_eq!(dead, 0, "every missing member was put back");
+    setup.push(("worker re-provisions the missing members", requeued));
     let admin = Client::new(&running.base, Some(tokens["ada"].clone())).unwrap();
     let (_, rss_before) = memory();
     peak_reset &= reset_peak();
@@ -678,14 +804,14 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
         serde_json::from_slice(&res.body).unwrap();
     let report = &reports.reports[0];
     rows.push(ReconcileRow {
-        how: "POST /api/v1/reconcile (server running)".into(),
+        how: "POST /api/v1/reconcile, server running".into(),
         seconds,
         memberships: report.memberships,
         live_grants: report.live_grants,
         explained: report.explained,
         unexplained: report.unexplained,
         missing: report.missing,
-        recorded: report.recorded.len(),
+        recorded: recorded(&report.recorded),
         unchecked: report.unchecked.len(),
         rss_before,
         peak,
@@ -697,9 +823,12 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
     drop(state);
     running.stop().await;
     ReconcileResult {
-        n,
+        memberships,
+        identities,
+        groups,
         drift,
         setup,
+        breakdown,
         rows,
         peak_reset,
     }
@@ -707,38 +836,137 @@ async fn reconcile_bench(n: usize, drift: usize) -> ReconcileResult {
 
 // ---------------------------------------------------------------------------------
 
+fn env_num(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `WRIT_BENCH_SMALL=1`: a quick run (N = 200, 5,000 memberships, one repeat).
+/// Development aids: `WRIT_BENCH_ONLY=ldap,pg,defaults,reconcile` (a subset),
+/// `WRIT_BENCH_REPEATS`, `WRIT_BENCH_JOBS`, `WRIT_BENCH_RECONCILE_N`,
+/// `WRIT_BENCH_RECONCILE_GROUPS` (1 = every membership in one group, one identity
+/// each: loading 100,000 identities then takes about ten minutes, see
+/// `reconcile_bench`).
 fn main() {
     let small = std::env::var("WRIT_BENCH_SMALL").is_ok_and(|v| v == "1");
-    let (ldap_n, pg_n, defaults_n, reconcile_n, drift) = if small {
-        (200, 200, 100, 5_000, 50)
+    let (n, reconcile_n, drift, repeats) = if small {
+        (200, 5_000, 50, 1)
     } else {
-        (2_000, 2_000, 500, 100_000, 100)
+        (2_000, 100_000, 100, 3)
     };
+    let n = env_num("WRIT_BENCH_JOBS", n);
+    let repeats = env_num("WRIT_BENCH_REPEATS", repeats);
+    let reconcile_n = env_num("WRIT_BENCH_RECONCILE_N", reconcile_n);
+    let groups = env_num("WRIT_BENCH_RECONCILE_GROUPS", 10);
+    let only = std::env::var("WRIT_BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
+    // (LDAP?, concurrency, poll interval ms): a fast poll, then the shipped defaults.
+    let mut configs = Vec::new();
+    for (part, ldap) in [("ldap", true), ("pg", false)] {
+        if wanted(part) {
+            for concurrency in [1, 8, 32] {
+                configs.push((ldap, concurrency, 10));
+            }
+        }
+    }
+    if wanted("defaults") {
+        configs.push((true, 8, 250));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async move {
         let started = Instant::now();
-        let mut jobs = Vec::new();
-        for (ldap, n) in [(true, ldap_n), (false, pg_n)] {
-            for concurrency in [1, 8, 32] {
-                let row = jobs_round(ldap, n, concurrency, 10).await;
-                eprintln!("done: {row:?}");
-                jobs.push(row);
+        let mut jobs: Vec<Vec<JobsRow>> = configs.iter().map(|_| Vec::new()).collect();
+        // Repeats interleaved, so a slow minute of the machine spreads over configurations.
+        for _ in 0..repeats {
+            for (k, &(ldap, concurrency, poll_ms)) in configs.iter().enumerate() {
+                let row = jobs_round(ldap, n, concurrency, poll_ms).await;
+                eprintln!(
+                    "{} c={concurrency} poll={poll_ms}: provision {:.2} s, deprovision {:.2} s",
+                    row.target,
+                    row.provision.as_secs_f64(),
+                    row.deprovision.as_secs_f64()
+                );
+                jobs[k].push(row);
             }
         }
-        // The shipped defaults: concurrency 8, a pass every 250 ms.
-        let row = jobs_round(true, defaults_n, 8, 250).await;
-        eprintln!("done: {row:?}");
-        jobs.push(row);
-
-        let rec = reconcile_bench(reconcile_n, drift).await;
-        print_results(&jobs, &rec, started.elapsed(), small);
+        let rec = if wanted("reconcile") {
+            Some(reconcile_bench(reconcile_n, groups, drift).await)
+        } else {
+            None
+        };
+        print_results(&jobs, rec.as_ref(), started.elapsed(), small, repeats);
     });
 }
 
-fn print_results(jobs: &[JobsRow], rec: &ReconcileResult, total: Duration, small: bool) {
+/// Median, min and max.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn print_jobs(jobs: &[Vec<JobsRow>], repeats: usize) {
+    println!();
+    println!("1-2. Provisioning jobs: N pending grants made before the worker starts, timed from");
+    println!("     run() until no job is queued; then all revoked and timed the same way. A fresh");
+    println!("     target and data directory per run; {repeats} run(s) each, median (min-max).");
+    println!();
+    println!(
+        "| target | concurrency | poll ms | jobs | provision jobs/s | provision s | deprovision jobs/s | deprovision s | retries | dead |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for runs in jobs {
+        let Some(r) = runs.first() else { continue };
+        let rate = |f: fn(&JobsRow) -> Duration| {
+            let (m, lo, hi) = spread(
+                runs.iter()
+                    .map(|r| r.jobs as f64 / f(r).as_secs_f64())
+                    .collect(),
+            );
+            let (s, _, _) = spread(runs.iter().map(|r| f(r).as_secs_f64()).collect());
+            if runs.len() > 1 {
+                (format!("{m:.0} ({lo:.0}-{hi:.0})"), format!("{s:.2}"))
+            } else {
+                (format!("{m:.0}"), format!("{s:.2}"))
+            }
+        };
+        let (p_rate, p_s) = rate(|r| r.provision);
+        let (d_rate, d_s) = rate(|r| r.deprovision);
+        println!(
+            "| {} | {} | {} | {} | {p_rate} | {p_s} | {d_rate} | {d_s} | {} | {} |",
+            r.target,
+            r.concurrency,
+            r.poll_ms,
+            r.jobs,
+            runs.iter().map(|r| r.retries).sum::<u64>(),
+            runs.iter().map(|r| r.dead).sum::<u64>(),
+        );
+    }
+    let setups: Vec<f64> = jobs
+        .iter()
+        .flatten()
+        .map(|r| r.setup.as_secs_f64())
+        .collect();
+    if !setups.is_empty() {
+        let (m, lo, hi) = spread(setups);
+        println!();
+        println!(
+            "     setup per run (identities + submit + approve, through the store): median {m:.2} s ({lo:.2}-{hi:.2})"
+        );
+    }
+}
+
+fn print_results(
+    jobs: &[Vec<JobsRow>],
+    rec: Option<&ReconcileResult>,
+    total: Duration,
+    small: bool,
+    repeats: usize,
+) {
     println!();
     println!(
         "writ provisioning benchmark{} — {} cores, total {:.0} s",
@@ -746,41 +974,20 @@ fn print_results(jobs: &[JobsRow], rec: &ReconcileResult, total: Duration, small
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         total.as_secs_f64()
     );
-    println!();
-    println!("1-2. Provisioning jobs: N pending grants made before the worker starts, timed from");
-    println!("     run() until no job is queued; then all revoked and timed the same way.");
-    println!();
-    println!(
-        "| target | concurrency | poll ms | jobs | provision s | provision jobs/s | deprovision s | deprovision jobs/s | retries | dead | setup s (identities + submit + approve) |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for r in jobs {
-        let p = r.provision.as_secs_f64();
-        let d = r.deprovision.as_secs_f64();
-        println!(
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} | {} | {:.2} |",
-            r.target,
-            r.concurrency,
-            r.poll_ms,
-            r.jobs,
-            p,
-            r.jobs as f64 / p,
-            d,
-            r.jobs as f64 / d,
-            r.retries,
-            r.dead,
-            r.setup.as_secs_f64()
-        );
+    if !jobs.is_empty() {
+        print_jobs(jobs, repeats);
     }
+    let Some(rec) = rec else { return };
     println!();
     println!(
-        "3. Reconciliation: {} identities, {} active provisioned grants in {LDAP_ENT}, then {} members",
-        rec.n, rec.n, rec.drift
+        "3. Reconciliation: {} active provisioned grants = {} identities x {} corp-ldap groups,",
+        rec.memberships, rec.identities, rec.groups
     );
     println!(
-        "   removed by hand and {} strangers added ({} members in the group).",
-        rec.drift, rec.n
+        "   the same {} members in slapd; then in the first group {} members removed by hand",
+        rec.memberships, rec.drift
     );
+    println!("   and {} strangers added.", rec.drift);
     println!();
     println!("   setup:");
     for (what, d) in &rec.setup {
@@ -811,6 +1018,11 @@ fn print_results(jobs: &[JobsRow], rec: &ReconcileResult, total: Duration, small
                 format!("{:.1}", r.body_mb)
             }
         );
+    }
+    println!();
+    println!("   where a run's time goes (each step alone, same data, same process):");
+    for (what, d) in &rec.breakdown {
+        println!("   - {what}: {:.2} s", d.as_secs_f64());
     }
     println!();
     println!(

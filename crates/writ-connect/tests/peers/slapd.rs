@@ -80,6 +80,7 @@ impl Slapd {
              rootdn \"{admin_dn}\"\n\
              rootpw {admin_password}\n\
              directory {data}\n\
+             maxsize 1073741824\n\
              index objectClass eq\n",
             pid = dir.path().join("slapd.pid").display(),
             args = dir.path().join("slapd.args").display(),

@@ -669,6 +669,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn approvals(
+        &self,
+        requests: Vec<RequestId>,
+    ) -> Result<std::collections::HashMap<RequestId, Vec<(Name, String)>>, StoreError> {
+        self.read(move |c| {
+            let mut out: std::collections::HashMap<RequestId, Vec<(Name, String)>> =
+                std::collections::HashMap::with_capacity(requests.len());
+            let mut stmt = c.prepare_cached(
+                "SELECT approver, basis FROM request_steps \
+                 WHERE request_id = ?1 AND decision = 'approve' ORDER BY idx",
+            )?;
+            for id in requests {
+                let mut rows = stmt.query(params![id.as_str()])?;
+                let mut steps = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let approver: String = r.get(0)?;
+                    let approver = Name::parse(&approver).map_err(DbError::Corrupt)?;
+                    steps.push((approver, r.get::<_, Option<String>>(1)?.unwrap_or_default()));
+                }
+                out.insert(id, steps);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn live_grants(&self, system: &Name) -> Result<Vec<Grant>, StoreError> {
         // Entitlement references are `system/name`: the range [`system/`, `system0`)
         // holds exactly this system's.

@@ -431,25 +431,27 @@ fn run_command(
     };
     // Ledger time never runs backwards, whatever the wall clock does.
     let now = clock.now().max(state.last_at);
-    let policy = state.policy.clone();
-    let org = state.org.clone();
-    let provisioned = state.provisioned_systems.clone();
-    let ctx = Ctx {
-        org: &org,
-        policy: &policy.0,
-        policy_version: &policy.1,
-        active_policy_version: state.active_policy.as_deref(),
-        now,
-        request: request.as_ref(),
-        grant: grant.as_ref(),
-        token: token.as_ref(),
-        pair: PairState {
-            open_request: open.as_ref(),
-            active_grant: active.as_ref(),
-        },
-        provisioned_systems: &provisioned,
+    // Borrowed, not cloned: with no second handle on the organisation, applying an
+    // identity change below updates it in place instead of copying it
+    // (`Arc::make_mut`), which made bulk identity imports quadratic.
+    let events = {
+        let ctx = Ctx {
+            org: &state.org,
+            policy: &state.policy.0,
+            policy_version: &state.policy.1,
+            active_policy_version: state.active_policy.as_deref(),
+            now,
+            request: request.as_ref(),
+            grant: grant.as_ref(),
+            token: token.as_ref(),
+            pair: PairState {
+                open_request: open.as_ref(),
+                active_grant: active.as_ref(),
+            },
+            provisioned_systems: &state.provisioned_systems,
+        };
+        decide(&ctx, &envelope.actor, &envelope.command, ids)?
     };
-    let events = decide(&ctx, &envelope.actor, &envelope.command, ids)?;
 
     let mut recorded = Vec::with_capacity(events.len());
     // Salts for the personal values each leaf commits to: from the OS's CSPRNG, so a
