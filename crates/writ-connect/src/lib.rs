@@ -164,3 +164,23 @@ pub fn connect(system: &str, config: &ConnectorConfig) -> Result<Arc<dyn Connect
         ConnectorConfig::Webhook(c) => Arc::new(webhook::WebhookConnector::new(system, c)?),
     })
 }
+
+/// What went wrong with an HTTP call, with every cause and without its URL (which may
+/// carry a token in its query).
+pub(crate) fn http_failure(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -133,12 +133,12 @@ impl ScimConnector {
         let response = request
             .send()
             .await
-            .map_err(|e| ScimFailure::Transport(describe(&e)))?;
+            .map_err(|e| ScimFailure::Transport(describe_with_url(&e)))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ScimFailure::Transport(describe(&e)))?;
+            .map_err(|e| ScimFailure::Transport(describe_with_url(&e)))?;
         if status.is_success() {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Value::Null);
@@ -418,31 +418,6 @@ fn transient_status(status: StatusCode) -> bool {
     ) || status.is_server_error()
 }
 
-/// A transport error with its URL (without the query) and its causes, which say what
-/// actually went wrong.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut message = kind.to_owned();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if let Some(url) = error.url() {
-        let mut url = url.clone();
-        url.set_query(None);
-        message = format!("{url}: {message}");
-    }
-    message
-}
-
 /// `: <scimType>: <detail>` from a SCIM error body, or a short quote of any other body.
 fn scim_detail(body: &[u8]) -> String {
     if let Ok(Value::Object(error)) = serde_json::from_slice::<Value>(body) {
@@ -502,6 +477,19 @@ struct GroupResource {
 #[derive(Deserialize)]
 struct Member {
     value: String,
+}
+
+/// A transport error with its URL (without the query) before what went wrong.
+fn describe_with_url(error: &reqwest::Error) -> String {
+    let message = crate::http_failure(error);
+    match error.url() {
+        Some(url) => {
+            let mut url = url.clone();
+            url.set_query(None);
+            format!("{url}: {message}")
+        }
+        None => message,
+    }
 }
 
 #[cfg(test)]

@@ -233,7 +233,11 @@ impl WebhookConnector {
             request = request.header("Idempotency-Key", key);
         }
         let failed = |e: reqwest::Error| {
-            self.transient(format!("POST {}: {}", self.shown_url(), describe(&e)))
+            self.transient(format!(
+                "POST {}: {}",
+                self.shown_url(),
+                crate::http_failure(&e)
+            ))
         };
         let mut response = request.body(body).send().await.map_err(failed)?;
         let status = response.status();
@@ -531,26 +535,6 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
         [x, ..] if x & 0xff00 == 0xff00 => "multicast",
         _ => return None,
     })
-}
-
-/// A transport error without its URL (which may carry a receiver's query token) but
-/// with its causes, which say what actually went wrong.
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut message = kind.to_owned();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// `: <detail>` from a JSON error body (`detail`, `error` or `message`), or a short

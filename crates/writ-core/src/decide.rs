@@ -514,42 +514,14 @@ pub fn decide(
             }])
         }
         Command::RevokeCredential { grant, fingerprint } => {
-            if !matches!(actor, Actor::System(_)) {
-                return Err(Refusal::forbidden(
-                    "scheduler-only",
-                    "only Writ itself disables a credential outside a revocation",
-                ));
-            }
-            let g = ctx.grant.ok_or_else(|| {
-                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
-            })?;
-            if g.credential.as_deref() != Some(fingerprint.as_str()) {
-                return Err(Refusal::conflict(
-                    "credential-not-current",
-                    format!("`{fingerprint}` is not the credential in force on `{grant}`"),
-                ));
-            }
+            current_credential(ctx, actor, grant, fingerprint)?;
             Ok(vec![Event::CredentialRevoked {
                 grant: grant.clone(),
                 fingerprint: fingerprint.clone(),
             }])
         }
         Command::NoteRotationDue { grant, fingerprint } => {
-            if !matches!(actor, Actor::System(_)) {
-                return Err(Refusal::forbidden(
-                    "scheduler-only",
-                    "only Writ's scheduler notes rotation deadlines",
-                ));
-            }
-            let g = ctx.grant.ok_or_else(|| {
-                Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
-            })?;
-            if g.credential.as_deref() != Some(fingerprint.as_str()) {
-                return Err(Refusal::conflict(
-                    "credential-not-current",
-                    format!("`{fingerprint}` is not the credential in force on `{grant}`"),
-                ));
-            }
+            current_credential(ctx, actor, grant, fingerprint)?;
             Ok(vec![Event::CredentialRotationDue {
                 grant: grant.clone(),
                 fingerprint: fingerprint.clone(),
@@ -688,6 +660,31 @@ fn credential_grant<'a>(
         ));
     }
     Ok(g)
+}
+
+/// Writ itself (scheduler, worker) acting on the credential in force on `grant`.
+fn current_credential(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    grant: &GrantId,
+    fingerprint: &str,
+) -> Result<(), Refusal> {
+    if !matches!(actor, Actor::System(_)) {
+        return Err(Refusal::forbidden(
+            "scheduler-only",
+            "only Writ itself notes rotation deadlines or disables a credential outside a revocation",
+        ));
+    }
+    let g = ctx
+        .grant
+        .ok_or_else(|| Refusal::not_found("unknown-grant", format!("no grant `{grant}`")))?;
+    if g.credential.as_deref() != Some(fingerprint) {
+        return Err(Refusal::conflict(
+            "credential-not-current",
+            format!("`{fingerprint}` is not the credential in force on `{grant}`"),
+        ));
+    }
+    Ok(())
 }
 
 fn valid_fingerprint(f: &str) -> bool {
