@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../writ-connect/tests/peers/scim.rs"]
+mod scim_peer;
 #[path = "../../writ-connect/tests/peers/slapd.rs"]
 mod slapd;
 mod support;
@@ -213,4 +215,89 @@ fn a_crash_after_the_target_changed_is_repaired_by_an_idempotent_repeat() {
 #[test]
 fn a_crash_before_the_confirmation_commits_is_repaired_by_an_idempotent_repeat() {
     survive("store.commit.confirm_provisioning", true);
+}
+
+/// Connector secrets (an LDAP bind password, a SCIM bearer token) never reach the
+/// server's log, even at debug level, through a grant, its removal and a failure.
+#[test]
+fn connector_secrets_never_reach_the_log() {
+    let ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", GROUP);
+    let scim = scim_peer::Scim2Server::start();
+    scim.create_user("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("writ-data");
+    let cfg = config(dir.path(), &ldap);
+    let token = dir.path().join("scim-token");
+    std::fs::write(&token, &scim.token).unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[systems.crm]\nconnector = \"scim\"\nbase_url = \"{}\"\ntoken = {{ file = \"{}\" }}\n",
+        scim.base_url,
+        token.display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let demo = Demo::start_logged(&data, &cfg, "debug", std::process::Stdio::from(log));
+    for entitlement in ["corp-ldap/vpn-users", "crm/viewer"] {
+        let created = ok(&demo.writ(
+            &data,
+            &[
+                "--as",
+                "alice",
+                "--json",
+                "request",
+                "create",
+                "--entitlement",
+                entitlement,
+                "--duration",
+                "1d",
+                "--justification",
+                "working from home during the office move",
+            ],
+        ));
+        let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ok(&demo.writ(&data, &["--as", "priya", "request", "approve", &id]));
+    }
+    // The LDAP grant lands; the SCIM one fails (its group is not there) and is dead-lettered.
+    wait_status(&demo, &data, "active");
+    let started = Instant::now();
+    loop {
+        let dead = ok(&demo.writ(
+            &data,
+            &[
+                "--as",
+                "ada",
+                "--json",
+                "provisioning",
+                "jobs",
+                "--state",
+                "dead",
+            ],
+        ));
+        if dead.contains("crm/viewer") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{dead}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(demo);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("target confirmed"),
+        "the log is the server's: {logged}"
+    );
+    assert!(logged.contains("dead-lettered"), "{logged}");
+    assert!(
+        !logged.contains(&ldap.admin_password),
+        "the LDAP bind password reached the log"
+    );
+    assert!(
+        !logged.contains(&scim.token),
+        "the SCIM token reached the log"
+    );
 }

@@ -29,6 +29,11 @@ impl Demo {
         Demo::launch(data_dir, "warn", Stdio::inherit(), Some(config), env)
     }
 
+    /// [`Demo::start_configured`], logging at `level` to `stderr`.
+    pub fn start_logged(data_dir: &Path, config: &Path, level: &str, stderr: Stdio) -> Demo {
+        Demo::launch(data_dir, level, stderr, Some(config), &[])
+    }
+
     fn launch(
         data_dir: &Path,
         level: &str,
