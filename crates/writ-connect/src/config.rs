@@ -130,6 +130,12 @@ pub struct PostgresConfig {
     /// The role name of a Writ identity; `{account}` is replaced by its name.
     #[serde(default = "default_account_role")]
     pub account_role: String,
+    /// PEM certificates to trust for the server's TLS certificate, instead of the
+    /// system's roots. TLS follows the URL's `sslmode` (`disable`, `prefer`, `require`);
+    /// without one it is `require` except for a loopback host. The server's name is
+    /// always verified when TLS is used.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Create the account's role (NOLOGIN) when it does not exist yet.
     #[serde(default = "default_true")]
     pub create_accounts: bool,

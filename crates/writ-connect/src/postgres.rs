@@ -37,8 +37,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout_at};
+use tokio_postgres::Client;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{ConfigError, PostgresConfig, fill, unfill};
 use crate::secret::Secret;
@@ -65,6 +67,8 @@ pub struct PostgresConnector {
     timeout: Duration,
     /// The shared connection; `None` until the first call and after an error.
     client: Mutex<Option<Arc<Client>>>,
+    /// TLS with the server's name verified (used as the URL's `sslmode` says).
+    tls: MakeRustlsConnect,
 }
 
 impl fmt::Debug for PostgresConnector {
@@ -133,6 +137,14 @@ impl PostgresConnector {
             let secret = source.read(system, "password")?;
             pg.password(secret.expose());
         }
+        if !config.url.contains("sslmode") {
+            pg.ssl_mode(if loopback(&pg) {
+                SslMode::Disable
+            } else {
+                SslMode::Require
+            });
+        }
+        let tls = tls_connector(system, config.ca_file.as_deref())?;
         let timeout = Duration::from_millis(config.timeout_ms);
         pg.connect_timeout(timeout);
         if pg.get_application_name().is_none() {
@@ -146,6 +158,7 @@ impl PostgresConnector {
             create_accounts: config.create_accounts,
             timeout,
             client: Mutex::new(None),
+            tls,
         })
     }
 
@@ -160,7 +173,7 @@ impl PostgresConnector {
         *slot = None;
         let (client, connection) = self
             .config
-            .connect(NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| self.failure(&format!("connect to {}", self.endpoint), &e))?;
         let system = self.system.clone();
@@ -781,6 +794,65 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// Every host of the URL is this machine (a loopback address, `localhost`, or a Unix
+/// socket): traffic that never leaves it.
+fn loopback(pg: &tokio_postgres::Config) -> bool {
+    pg.get_hosts().iter().all(|h| match h {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    })
+}
+
+/// A rustls connector trusting `ca_file`'s certificates, or the system's roots.
+fn tls_connector(
+    system: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<MakeRustlsConnect, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| {
+                    ConfigError::new(system, "ca_file", format!("`{}`: {e}", path.display()))
+                })?;
+            if certs.is_empty() {
+                return Err(ConfigError::new(
+                    system,
+                    "ca_file",
+                    format!("`{}` holds no certificate", path.display()),
+                ));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    ConfigError::new(system, "ca_file", format!("`{}`: {e}", path.display()))
+                })?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A system root rustls cannot parse is skipped, as browsers do.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::new(system, "ca_file", e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,6 +864,7 @@ mod tests {
             password: None,
             account_role: "{account}".to_owned(),
             create_accounts: true,
+            ca_file: None,
             timeout_ms: 1000,
         }
     }

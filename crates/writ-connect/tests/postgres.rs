@@ -580,3 +580,74 @@ async fn concurrent_grants_for_distinct_accounts_all_land() {
             .all(|m| m.account.as_deref().is_some_and(|a| a.starts_with("user")))
     );
 }
+
+/// Whether the connector's own session (application_name `writ`) on this test's
+/// database runs over TLS.
+async fn connector_uses_tls(admin: &Client, database: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'writ' AND a.datname = $1",
+            &[&database],
+        )
+        .await
+        .unwrap()
+        .get::<_, Option<bool>>(0)
+        .expect("the connector has a session")
+}
+
+/// TLS follows `sslmode`; when used, the server's certificate and name are verified
+/// (against `ca_file`, or the system's roots). Needs a server with TLS: the test server's
+/// certificate is `$WRIT_TEST_PG_CA` (Debian's snakeoil certificate, for `localhost`).
+#[tokio::test]
+async fn tls_is_verified_and_loopback_defaults_to_plain() {
+    let peer = PgPeer::start().await;
+    let admin = peer.client().await;
+    let target = peer.role("tls_target");
+    create_role(&admin, &target, "NOLOGIN").await;
+    let ca = std::env::var("WRIT_TEST_PG_CA")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ssl-cert-snakeoil.pem".to_owned());
+    let account_role = format!("{}{{account}}", peer.prefix);
+
+    // Loopback without an sslmode: plain, as traffic never leaves the machine.
+    let plain = connector(&peer, &account_role);
+    plain.grant(&assignment("plain", &target)).await.unwrap();
+    assert!(!connector_uses_tls(&admin, &peer.database).await);
+    drop(plain);
+
+    // Required, with the server's certificate trusted and its name matching.
+    let url = format!("{} host=localhost sslmode=require", peer.url);
+    let extra = format!("ca_file = {ca:?}");
+    let tls = connector_as(&url, &account_role, &extra);
+    let r = tls.grant(&assignment("secure", &target)).await.unwrap();
+    assert_eq!(r.change, Change::Added);
+    // The plain connector's session may linger a moment; wait for it to go.
+    let mut uses_tls = false;
+    for _ in 0..50 {
+        uses_tls = connector_uses_tls(&admin, &peer.database).await;
+        if uses_tls {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(uses_tls, "the connector's session is encrypted");
+    drop(tls);
+
+    // An untrusted certificate, or one for another name, is refused.
+    let other_ca = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/unrelated-ca.pem"
+    );
+    let untrusted = connector_as(&url, &account_role, &format!("ca_file = {other_ca:?}"));
+    let err = untrusted
+        .grant(&assignment("x", &target))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    let ip = format!("{} host=127.0.0.1 sslmode=require", peer.url);
+    let mismatch = connector_as(&ip, &account_role, &extra);
+    let err = mismatch.grant(&assignment("x", &target)).await.unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(!is_member(&admin, &target, &peer.role("x")).await);
+    peer.cleanup().await;
+}
