@@ -92,6 +92,19 @@ async fn active_vpn(app: &TestApp, duration: &str) -> String {
     grant
 }
 
+/// The members of PostgreSQL role `target`, read from the catalogue.
+async fn role_members(admin: &tokio_postgres::Client, target: &str) -> Vec<String> {
+    let rows = admin
+        .query(
+            "SELECT m.rolname FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid \
+             JOIN pg_roles m ON m.oid = am.member WHERE r.rolname = $1",
+            &[&target],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 async fn metrics(app: &TestApp) -> String {
     let res = app
         .anonymous()
@@ -370,27 +383,18 @@ account_role = "{prefix}{{account}}"
     let grant = done.grant.unwrap();
     wait_for(&app, &grant, |g| g.status == "active").await;
     let account = pg.role("alice");
-    let rows = admin
-        .query(
-            "SELECT m.rolname FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid \
-             JOIN pg_roles m ON m.oid = am.member WHERE r.rolname = $1",
-            &[&target],
-        )
-        .await
-        .unwrap();
-    let now: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(now, [account], "GRANT landed in the real database");
+    assert_eq!(
+        role_members(&admin, &target).await,
+        [account],
+        "GRANT landed in the real database"
+    );
 
     app.as_("priya").revoke_grant(&grant, "done").await.unwrap();
     wait_for(&app, &grant, |g| g.status == "revoked").await;
-    let rows = admin
-        .query(
-            "SELECT 1 FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid WHERE r.rolname = $1",
-            &[&target],
-        )
-        .await
-        .unwrap();
-    assert!(rows.is_empty(), "REVOKE landed in the real database");
+    assert!(
+        role_members(&admin, &target).await.is_empty(),
+        "REVOKE landed in the real database"
+    );
     app.stop().await;
     pg.cleanup().await;
 }
@@ -797,14 +801,10 @@ async fn an_nhi_credential_is_shown_once_kept_as_a_fingerprint_rotated_and_disab
     // Revoked: the access goes too.
     ada.revoke_grant(&grant, "owner left").await.unwrap();
     wait_for(&app, &grant, |g| g.status == "revoked").await;
-    let rows = admin
-        .query(
-            "SELECT 1 FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid WHERE r.rolname = $1",
-            &[&target],
-        )
-        .await
-        .unwrap();
-    assert!(rows.is_empty(), "membership removed");
+    assert!(
+        role_members(&admin, &target).await.is_empty(),
+        "membership removed"
+    );
     app.stop().await;
     pg.cleanup().await;
 }
