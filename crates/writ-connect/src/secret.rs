@@ -3,18 +3,66 @@
 use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 use crate::config::ConfigError;
 
 /// Where a connector secret comes from. Never inline in the configuration file.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
     /// `{ env = "NAME" }`
     Env(String),
     /// `{ file = "/path" }` (trailing newline ignored)
     File(std::path::PathBuf),
+}
+
+/// `{ env = "NAME" }` or `{ file = "/path" }`. Anything else is refused without
+/// repeating it: a secret typed into the file by mistake must not reach an error
+/// message, and so a log.
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Source;
+        const EXPECTED: &str = "`{ env = \"NAME\" }` or `{ file = \"/path\" }`";
+        impl<'de> Visitor<'de> for Source {
+            type Value = SecretSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<SecretSource, E> {
+                Err(E::custom(format!(
+                    "a secret is never written in the configuration (the value is not repeated here): use {EXPECTED}"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretSource, E> {
+                self.visit_str("")
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretSource, E> {
+                self.visit_str("")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretSource, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(format!("empty: use {EXPECTED}")));
+                };
+                let source = match key.as_str() {
+                    "env" => SecretSource::Env(map.next_value()?),
+                    "file" => SecretSource::File(map.next_value()?),
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "`{other}` is not a secret source: use {EXPECTED}"
+                        )));
+                    }
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom(format!(
+                        "one source only: use {EXPECTED}"
+                    )));
+                }
+                Ok(source)
+            }
+        }
+        d.deserialize_any(Source)
+    }
 }
 
 impl fmt::Debug for SecretSource {

@@ -212,3 +212,51 @@ fn admin_init_bootstraps_a_fresh_server_once() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A malformed connector configuration stops `writ serve` before it opens anything,
+/// with one line naming the system and the field.
+#[test]
+fn a_malformed_connector_configuration_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("writ-data");
+    for (config, field) in [
+        // No account mapping.
+        (
+            "[systems.corp-ldap]\nconnector = \"ldap\"\nurl = \"ldap://127.0.0.1:1\"\nbind_dn = \"cn=writ\"\nbind_password = { env = \"WRIT_TEST_UNSET\" }\n",
+            "`account_dn`",
+        ),
+        // The secret's variable is not set.
+        (
+            "[systems.corp-ldap]\nconnector = \"ldap\"\nurl = \"ldap://127.0.0.1:1\"\nbind_dn = \"cn=writ\"\nbind_password = { env = \"WRIT_TEST_SURELY_UNSET\" }\naccount_dn = \"uid={account},dc=x\"\n",
+            "`bind_password`",
+        ),
+        // A secret inline in the file is refused.
+        (
+            "[systems.crm]\nconnector = \"scim\"\nbase_url = \"https://idp.example.com/scim/v2\"\ntoken = \"abc\"\n",
+            "`token`",
+        ),
+    ] {
+        let path = dir.path().join("writ.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = Command::new(WRIT)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("WRIT_TEST_SURELY_UNSET")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{config}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let system = config.split(['.', ']']).nth(1).unwrap();
+        assert!(
+            stderr.contains(&format!("`{system}`")) && stderr.contains(field),
+            "{config}\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("abc"),
+            "the inline secret is not repeated: {stderr}"
+        );
+    }
+    assert!(!data.join("writ.db").exists(), "nothing was opened");
+}
