@@ -12,6 +12,8 @@ mod pg_peer;
 mod scim_peer;
 #[path = "../../writ-connect/tests/peers/slapd.rs"]
 mod slapd;
+#[path = "../../writ-connect/tests/peers/webhook_receiver.rs"]
+mod webhook_receiver;
 
 use std::time::{Duration, Instant};
 
@@ -869,5 +871,88 @@ async fn scim_group_membership_follows_the_grant() {
         scim.members(&group).is_empty(),
         "removed from the real SCIM group"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_carries_the_grant_and_its_removal() {
+    let receiver = webhook_receiver::Receiver::start(|_| {
+        (
+            axum::http::StatusCode::NO_CONTENT,
+            Default::default(),
+            String::new(),
+        )
+    })
+    .await;
+    let secrets = tempfile::tempdir().unwrap();
+    let key = secrets.path().join("webhook-key");
+    std::fs::write(&key, webhook_receiver::KEY).unwrap();
+    let text = format!(
+        "[provisioning]\npoll_interval_ms = 20\n\n[systems.crm]\nconnector = \"webhook\"\nurl = \"{}\"\nsecret = {{ file = \"{}\" }}\nallow_private = true\n",
+        receiver.url("/writ"),
+        key.display()
+    );
+    let app = TestApp::spawn_with(Config::parse(&text, "test.toml").unwrap(), false).await;
+    let ada = app.as_("ada");
+    let mut e: EntitlementBody = ada
+        .entitlements()
+        .await
+        .unwrap()
+        .entitlements
+        .into_iter()
+        .find(|e| e.reference == "crm/api-read")
+        .unwrap();
+    e.risk = "low".into();
+    ada.put_entitlement("crm/api-read", &e).await.unwrap();
+    let r = app
+        .as_("alice")
+        .create_request(&common::new_request("alice", "crm/api-read", "8h"), None)
+        .await
+        .unwrap();
+    let done = app
+        .as_("priya")
+        .approve(&r.id, &Default::default(), None)
+        .await
+        .unwrap();
+    let grant = done.grant.unwrap();
+    wait_for(&app, &grant, |g| g.status == "active").await;
+    app.as_("priya").revoke_grant(&grant, "done").await.unwrap();
+    wait_for(&app, &grant, |g| g.status == "revoked").await;
+
+    // (Reconciliation's `list` calls, made at start-up and hourly, are left aside.)
+    let seen: Vec<_> = receiver
+        .seen()
+        .into_iter()
+        .filter(|s| s.body["action"] != "list")
+        .collect();
+    let actions: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.body["action"].as_str().unwrap(),
+                s.body["account"].as_str().unwrap(),
+                s.body["target"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("grant", "alice", "contacts:read"),
+            ("revoke", "alice", "contacts:read")
+        ]
+    );
+    assert!(
+        seen.iter().all(|s| s.signature_ok),
+        "every call signed with the shared key"
+    );
+    assert_eq!(seen[0].header("idempotency-key"), format!("{grant}:grant"));
+    let page = ada.audit_events(0, 1000).await.unwrap();
+    let receipt = page
+        .events
+        .iter()
+        .find(|e| e.kind == "grant_provisioned")
+        .unwrap();
+    assert_eq!(receipt.event["receipt"]["connector"], "webhook");
     app.stop().await;
 }
