@@ -177,23 +177,22 @@ impl Application {
             && self.config.provisioning.reconcile_interval_ms > 0)
             .then(|| {
                 let (store, connectors) = (self.state.store.clone(), self.state.connectors.clone());
-                scheduler::periodic(
-                    Duration::from_millis(self.config.provisioning.reconcile_interval_ms),
-                    stop_tx.subscribe(),
-                    move || {
-                        let (store, connectors) = (store.clone(), connectors.clone());
-                        async move {
-                            for r in reconcile::reconcile_all(store.as_ref(), &connectors).await {
-                                match r {
-                                    Ok(r) => tracing::info!(system = %r.system,
+                // The first run one interval after start: a restart is not a reason to
+                // reconcile, and work under way at start is not mistaken for drift.
+                let every = Duration::from_millis(self.config.provisioning.reconcile_interval_ms);
+                scheduler::periodic_from(every, every, stop_tx.subscribe(), move || {
+                    let (store, connectors) = (store.clone(), connectors.clone());
+                    async move {
+                        for r in reconcile::reconcile_all(store.as_ref(), &connectors).await {
+                            match r {
+                                Ok(r) => tracing::info!(system = %r.system,
                                         unexplained = r.unexplained, missing = r.missing,
                                         "reconciled"),
-                                    Err(e) => tracing::error!(error = %e, "reconciliation failed"),
-                                }
+                                Err(e) => tracing::error!(error = %e, "reconciliation failed"),
                             }
                         }
-                    },
-                )
+                    }
+                })
             });
         let router = router(self.state.clone());
         let served = axum::serve(self.listener, router)

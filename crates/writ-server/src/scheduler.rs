@@ -87,8 +87,22 @@ pub fn spawn(
 }
 
 /// Runs `pass` every `every` (a late pass delays the next rather than bunching up)
-/// until `stop` changes.
+/// until `stop` changes. The first pass runs at once.
 pub fn periodic<F, Fut>(
+    every: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+    pass: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    periodic_from(Duration::ZERO, every, stop, pass)
+}
+
+/// [`periodic`], with the first pass `first` from now.
+pub fn periodic_from<F, Fut>(
+    first: Duration,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
     mut pass: F,
@@ -98,7 +112,7 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

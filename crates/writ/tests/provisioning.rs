@@ -919,7 +919,7 @@ async fn a_signed_webhook_carries_the_grant_and_its_removal() {
     app.as_("priya").revoke_grant(&grant, "done").await.unwrap();
     wait_for(&app, &grant, |g| g.status == "revoked").await;
 
-    // (Reconciliation's `list` calls, made at start-up and hourly, are left aside.)
+    // (Reconciliation's hourly `list` calls, were one due, are left aside.)
     let seen: Vec<_> = receiver
         .seen()
         .into_iter()
