@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Entitlement, System};
 use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
-use crate::ids::{GrantId, RequestId, TokenId};
+use crate::ids::{CampaignId, GrantId, RequestId, TokenId};
 use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 use crate::policy::ApprovalPolicy;
 use crate::request::{Decision, RequestKind};
+use crate::review::{CampaignSpec, Occurrence, ReviewDecision, ReviewNeeds, RubberStampRules};
 use crate::time::{DurationSpec, Timestamp};
 
 /// Who caused a change: an authenticated identity, or Writ itself (the scheduler,
@@ -147,6 +148,33 @@ pub enum Command {
         grant: GrantId,
         fingerprint: String,
     },
+    /// An admin launches an access-review campaign (or the scheduler, a schedule's
+    /// occurrence).
+    LaunchCampaign {
+        spec: CampaignSpec,
+        schedule: Option<Occurrence>,
+    },
+    /// A reviewer certifies or revokes items (more than one: a bulk decision).
+    DecideReview {
+        campaign: CampaignId,
+        items: Vec<u32>,
+        decision: ReviewDecision,
+        reason: Option<Reason>,
+    },
+    /// The scheduler reminds, escalates, and applies the deadline action when due.
+    RunReviewDeadlines {
+        campaign: CampaignId,
+    },
+    /// Flags reviewers whose decisions meet a rubber-stamp rule.
+    FlagReviewers {
+        campaign: CampaignId,
+        rules: RubberStampRules,
+    },
+    /// The campaign owner sends a flagged reviewer's certifications back for review.
+    RequireReReview {
+        campaign: CampaignId,
+        reviewer: Name,
+    },
     /// Reconciliation records a finding (`found`) or that it no longer holds.
     RecordDrift {
         drift: Drift,
@@ -163,6 +191,8 @@ pub struct Needs {
     pub token: Option<TokenId>,
     /// Open request and active grant for this (beneficiary, entitlement) pair.
     pub pair: Option<(Name, EntitlementRef)>,
+    /// What a review command (or a manager change) looks at.
+    pub review: Option<ReviewNeeds>,
 }
 
 impl Command {
@@ -199,8 +229,41 @@ impl Command {
                 pair: Some((beneficiary.clone(), entitlement.clone())),
                 ..Needs::default()
             },
+            Command::UpsertIdentity { identity } => Needs {
+                review: Some(ReviewNeeds::Beneficiary(identity.name.clone())),
+                ..Needs::default()
+            },
+            Command::LaunchCampaign { schedule, .. } => Needs {
+                review: Some(ReviewNeeds::Population {
+                    occurrence: schedule.clone(),
+                }),
+                ..Needs::default()
+            },
+            Command::DecideReview {
+                campaign, items, ..
+            } => Needs {
+                review: Some(ReviewNeeds::Items {
+                    campaign: campaign.clone(),
+                    items: items.clone(),
+                }),
+                ..Needs::default()
+            },
+            Command::RunReviewDeadlines { campaign } => Needs {
+                review: Some(ReviewNeeds::Open(campaign.clone())),
+                ..Needs::default()
+            },
+            Command::FlagReviewers { campaign, .. } => Needs {
+                review: Some(ReviewNeeds::Decisions(campaign.clone())),
+                ..Needs::default()
+            },
+            Command::RequireReReview { campaign, reviewer } => Needs {
+                review: Some(ReviewNeeds::CertifiedBy {
+                    campaign: campaign.clone(),
+                    reviewer: reviewer.clone(),
+                }),
+                ..Needs::default()
+            },
             Command::ActivatePolicy { .. }
-            | Command::UpsertIdentity { .. }
             | Command::UpsertSystem { .. }
             | Command::UpsertEntitlement { .. }
             | Command::IssueToken { .. } => Needs::default(),
@@ -227,6 +290,11 @@ impl Command {
             Command::IssueCredential { .. } => "issue_credential",
             Command::NoteRotationDue { .. } => "note_rotation_due",
             Command::RevokeCredential { .. } => "revoke_credential",
+            Command::LaunchCampaign { .. } => "launch_campaign",
+            Command::DecideReview { .. } => "decide_review",
+            Command::RunReviewDeadlines { .. } => "run_review_deadlines",
+            Command::FlagReviewers { .. } => "flag_reviewers",
+            Command::RequireReReview { .. } => "require_rereview",
         }
     }
 }

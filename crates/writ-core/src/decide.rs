@@ -14,6 +14,7 @@ use crate::org::Org;
 use crate::policy::ApprovalPolicy;
 use crate::refusal::Refusal;
 use crate::request::{Decision, Request, RequestKind, RequestStatus, Submission};
+use crate::review::{self, ReviewCtx};
 use crate::time::Timestamp;
 use crate::token::Token;
 
@@ -41,6 +42,8 @@ pub struct Ctx<'a> {
     /// Systems whose grants a connector provisions (configured at start-up): their
     /// grants are pending until the target confirms.
     pub provisioned_systems: &'a BTreeSet<Name>,
+    /// What a review command needs (empty for every other command).
+    pub review: &'a ReviewCtx,
 }
 
 /// The shortest access Writ grants, in seconds: shorter requests are typos.
@@ -54,7 +57,23 @@ pub fn decide(
 ) -> Result<Vec<Event>, Refusal> {
     match command {
         Command::ActivatePolicy { policy } => activate_policy(ctx, actor, policy),
-        Command::UpsertIdentity { identity } => upsert_identity(ctx, actor, identity),
+        Command::UpsertIdentity { identity } => upsert_identity(ctx, actor, identity, ids),
+        Command::LaunchCampaign { spec, schedule } => {
+            review::launch(ctx, actor, spec, schedule, ids)
+        }
+        Command::DecideReview {
+            campaign,
+            items,
+            decision,
+            reason,
+        } => review::decide_items(ctx, actor, campaign, items, *decision, reason),
+        Command::RunReviewDeadlines { campaign } => review::run_deadlines(ctx, actor, campaign),
+        Command::FlagReviewers { campaign, rules } => {
+            review::flag_reviewers(ctx, actor, campaign, rules)
+        }
+        Command::RequireReReview { campaign, reviewer } => {
+            review::require_rereview(ctx, actor, campaign, reviewer)
+        }
         Command::UpsertSystem { system } => {
             require_admin(ctx, actor)?;
             let owner = ctx.org.identity(&system.owner).ok_or_else(|| {
@@ -1010,7 +1029,7 @@ fn not_closed(r: &Request) -> Result<(), Refusal> {
 }
 
 /// The acting person: known, active, and not an auditor (auditors write nothing).
-fn writer<'a>(ctx: &Ctx<'a>, actor: &Actor) -> Result<&'a Identity, Refusal> {
+pub(crate) fn writer<'a>(ctx: &Ctx<'a>, actor: &Actor) -> Result<&'a Identity, Refusal> {
     let Actor::Identity(name) = actor else {
         return Err(Refusal::forbidden(
             "not-a-person",
@@ -1039,7 +1058,7 @@ fn writer<'a>(ctx: &Ctx<'a>, actor: &Actor) -> Result<&'a Identity, Refusal> {
 }
 
 /// Catalogue changes: an active admin, or Writ itself (bootstrap, demo seed).
-fn require_admin(ctx: &Ctx<'_>, actor: &Actor) -> Result<(), Refusal> {
+pub(crate) fn require_admin(ctx: &Ctx<'_>, actor: &Actor) -> Result<(), Refusal> {
     if let Actor::System(_) = actor {
         return Ok(());
     }
@@ -1076,6 +1095,7 @@ fn upsert_identity(
     ctx: &Ctx<'_>,
     actor: &Actor,
     identity: &Identity,
+    ids: &mut dyn IdGen,
 ) -> Result<Vec<Event>, Refusal> {
     require_admin(ctx, actor)?;
     identity
@@ -1138,7 +1158,11 @@ fn upsert_identity(
             }
         }
     }
-    Ok(vec![Event::IdentityUpserted {
+    let mut events = vec![Event::IdentityUpserted {
         identity: identity.clone(),
-    }])
+    }];
+    if let Some(old) = existing {
+        events.extend(review::micro_review(ctx, old, identity, ids));
+    }
+    Ok(events)
 }

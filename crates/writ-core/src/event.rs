@@ -21,11 +21,12 @@ use crate::catalog::{Entitlement, System};
 use crate::command::Actor;
 use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
-use crate::ids::{GrantId, RequestId, TokenId};
+use crate::ids::{CampaignId, GrantId, RequestId, TokenId};
 use crate::names::{Comment, EntitlementRef, Name, Reason};
 use crate::personal::{self, Personal};
 use crate::policy::{ApprovalPolicy, StepRole};
 use crate::request::{Decision, Submission};
+use crate::review::{Assignee, CampaignSpec, ItemOpened, Occurrence, ReviewDecision};
 use crate::time::Timestamp;
 use crate::token::Token;
 
@@ -167,6 +168,67 @@ pub enum Event {
     DriftResolved {
         drift: Drift,
     },
+    /// An access-review campaign snapshotted its population. `population` grants were
+    /// in scope out of `live_grants` live in Writ at that instant; `digest` is the
+    /// SHA-256 of their sorted ids. Its items follow in `review_items_opened` events.
+    CampaignLaunched {
+        campaign: CampaignId,
+        spec: CampaignSpec,
+        schedule: Option<Occurrence>,
+        population: u64,
+        live_grants: u64,
+        digest: String,
+    },
+    /// A chunk of a campaign's review items, each with its reviewer and why.
+    ReviewItemsOpened {
+        campaign: CampaignId,
+        items: Vec<ItemOpened>,
+    },
+    /// A reviewer (or, `defaulted`, the campaign's deadline action) decided an item.
+    /// A certification moves the grant's `review_by` to `review_by`.
+    ReviewDecided {
+        campaign: CampaignId,
+        item: u32,
+        grant: GrantId,
+        decision: ReviewDecision,
+        reason: Option<Reason>,
+        bulk: bool,
+        defaulted: bool,
+        basis: String,
+        review_by: Option<Timestamp>,
+    },
+    /// Items moved to another reviewer: escalated when overdue, or reopened
+    /// (`reopen`) for re-review after their reviewer was flagged.
+    ReviewItemsReassigned {
+        campaign: CampaignId,
+        items: Vec<u32>,
+        to: Assignee,
+        why: String,
+        reopen: bool,
+    },
+    /// A notification record: `reminder`, `escalation`, `kept-at-deadline`.
+    ReviewNotified {
+        campaign: CampaignId,
+        to: Assignee,
+        notice: String,
+        items: u64,
+    },
+    /// A reviewer's decisions met a rubber-stamp rule.
+    ReviewerFlagged {
+        campaign: CampaignId,
+        reviewer: Name,
+        rule: String,
+        decisions: u32,
+        certified: u32,
+        median_gap_ms: Option<i64>,
+    },
+    /// Every item of the campaign is decided.
+    CampaignClosed {
+        campaign: CampaignId,
+        certified: u64,
+        revoked: u64,
+        kept: u64,
+    },
     /// An administrator erased the personal values about `identity` from `entries`
     /// earlier entries. Their leaves, and so the tree, are unchanged.
     PersonalDataErased {
@@ -205,6 +267,13 @@ impl Event {
             Event::CredentialRotationDue { .. } => "credential_rotation_due",
             Event::DriftResolved { .. } => "drift_resolved",
             Event::PersonalDataErased { .. } => "personal_data_erased",
+            Event::CampaignLaunched { .. } => "campaign_launched",
+            Event::ReviewItemsOpened { .. } => "review_items_opened",
+            Event::ReviewDecided { .. } => "review_decided",
+            Event::ReviewItemsReassigned { .. } => "review_items_reassigned",
+            Event::ReviewNotified { .. } => "review_notified",
+            Event::ReviewerFlagged { .. } => "reviewer_flagged",
+            Event::CampaignClosed { .. } => "campaign_closed",
         }
     }
 
@@ -236,6 +305,13 @@ impl Event {
             | Event::CredentialRevoked { grant, .. }
             | Event::CredentialRotationDue { grant, .. } => format!("grant:{grant}"),
             Event::PersonalDataErased { identity, .. } => format!("identity:{identity}"),
+            Event::CampaignLaunched { campaign, .. }
+            | Event::ReviewItemsOpened { campaign, .. }
+            | Event::ReviewDecided { campaign, .. }
+            | Event::ReviewItemsReassigned { campaign, .. }
+            | Event::ReviewNotified { campaign, .. }
+            | Event::ReviewerFlagged { campaign, .. }
+            | Event::CampaignClosed { campaign, .. } => format!("campaign:{campaign}"),
             Event::DriftFound { drift, .. } | Event::DriftResolved { drift } => {
                 match &drift.grant {
                     Some(grant) => format!("grant:{grant}"),

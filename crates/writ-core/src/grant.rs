@@ -257,6 +257,14 @@ impl Grant {
                 self.failed = None;
                 return;
             }
+            Event::ReviewDecided {
+                grant,
+                review_by: Some(next),
+                ..
+            } if grant == &self.id => {
+                self.review_by = *next;
+                return;
+            }
             // The target lost the access: provision it again.
             Event::DriftFound { drift, .. }
                 if drift.kind == DriftKind::Missing && drift.grant.as_ref() == Some(&self.id) =>

@@ -9,6 +9,7 @@ pub enum IdKind {
     Request,
     Grant,
     Token,
+    Campaign,
 }
 
 impl IdKind {
@@ -17,6 +18,7 @@ impl IdKind {
             IdKind::Request => "req_",
             IdKind::Grant => "grt_",
             IdKind::Token => "tok_",
+            IdKind::Campaign => "cmp_",
         }
     }
 }
@@ -122,6 +124,11 @@ id_type!(
     /// Identifies an API token (never the token's secret), e.g. `tok_…`.
     TokenId,
     IdKind::Token
+);
+id_type!(
+    /// Identifies an access-review campaign, e.g. `cmp_…`.
+    CampaignId,
+    IdKind::Campaign
 );
 
 #[cfg(test)]

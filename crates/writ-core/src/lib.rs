@@ -17,6 +17,7 @@ mod canonical;
 mod catalog;
 mod clock;
 mod command;
+mod cron;
 mod decide;
 mod eligibility;
 mod event;
@@ -29,12 +30,14 @@ pub mod personal;
 mod policy;
 mod refusal;
 mod request;
+mod review;
 mod time;
 mod token;
 
 pub use catalog::{Entitlement, EntitlementKind, RiskTier, System, SystemKind};
 pub use clock::{Clock, ManualClock};
 pub use command::{Actor, Command, Needs};
+pub use cron::Cron;
 pub use decide::{Ctx, PairState, decide};
 pub use eligibility::{Candidate, Excluded, StepEligibility, eligibility, step_eligibility};
 pub use event::{CURRENT_ENCODING, DecodeError, Event, Opened, PLAIN_ENCODING, Recorded, Sealed};
@@ -42,13 +45,19 @@ pub use grant::{Drift, DriftKind, Grant, GrantStatus, JobAction, Receipt};
 pub use identity::{
     EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
 };
-pub use ids::{GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id};
+pub use ids::{CampaignId, GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id};
 pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 pub use org::Org;
 pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};
 pub use policy::{ApprovalPolicy, PolicyError, StepRole, TierRule};
 pub use refusal::{Refusal, RefusalKind};
 pub use request::{Decision, Request, RequestKind, RequestStatus, Step, StepDecision, Submission};
+pub use review::{
+    Assignee, Campaign, CampaignSpec, DeadlineAction, DecisionStat, ITEMS_PER_EVENT, ItemCtx,
+    ItemOpened, ItemStatus, MAX_BULK, MicroReviewPolicy, Occurrence, ReviewCtx, ReviewDecision,
+    ReviewItem, ReviewNeeds, ReviewSubject, ReviewerStrategy, RubberStampRules, Scope, SubjectKind,
+    population_digest,
+};
 pub use time::{DurationSpec, Timestamp};
 pub use token::Token;
 

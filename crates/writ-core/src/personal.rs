@@ -35,7 +35,7 @@
 //! |---|---|---|
 //! | `identity_upserted` | `/event/identity/display_name` | a person's real name (for an NHI, often its owner's) |
 //! | `identity_upserted` | `/event/identity/kind/email` | contact data of a person |
-//! | `identity_upserted` | `/event/identity/kind/department` | describes a person; no rule reads it |
+//! | `identity_upserted` | `/event/identity/kind/department` | describes a person; only a review campaign's scope reads it (from the live organisation data) |
 //! | `identity_upserted` | `/event/identity/kind/purpose` | NHI prose, which tends to name its people |
 //! | `system_upserted` | `/event/system/description` | free prose ("ask Jane on ext. 4411") |
 //! | `entitlement_upserted` | `/event/entitlement/description` | free prose |
@@ -44,6 +44,7 @@
 //! | `step_decided` | `/event/comment` | free prose |
 //! | `request_cancelled` | `/event/reason` | free prose |
 //! | `grant_revoked` | `/event/reason` | free prose |
+//! | `review_decided` | `/event/reason` | free prose |
 //!
 //! Deliberately left in clear:
 //!
@@ -126,6 +127,7 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     field("step_decided", "/event/comment"),
     field("request_cancelled", "/event/reason"),
     field("grant_revoked", "/event/reason"),
+    field("review_decided", "/event/reason"),
 ];
 
 const fn field(event: &'static str, pointer: &'static str) -> PersonalField {

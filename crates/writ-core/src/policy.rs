@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::review::MicroReviewPolicy;
+
 use crate::canonical::{canonical_bytes, sha256_hex};
 use crate::catalog::RiskTier;
 use crate::names::Name;
@@ -108,6 +110,10 @@ pub struct ApprovalPolicy {
     /// A grant is due for review at most this long after it starts.
     pub review_period: DurationSpec,
     pub tiers: Tiers,
+    /// When set, a person's manager or department change opens a micro-review of
+    /// their live grants for the new manager. Absent from policies written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_review: Option<MicroReviewPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +161,7 @@ impl Default for ApprovalPolicy {
                     max_duration: Some(DurationSpec::hours(8)),
                 },
             },
+            micro_review: None,
         }
     }
 }

@@ -58,6 +58,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use writ_core::ReviewCtx;
 use writ_core::{
     Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, Drift, DriftKind,
     DurationSpec, ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus,
@@ -528,6 +529,7 @@ impl World {
             | Event::CredentialIssued { grant, .. }
             | Event::CredentialRevoked { grant, .. }
             | Event::CredentialRotationDue { grant, .. }
+            | Event::ReviewDecided { grant, .. }
             | Event::DriftFound {
                 drift: Drift {
                     grant: Some(grant), ..
@@ -541,6 +543,14 @@ impl World {
                     .ok_or_else(|| missing("grant", grant))?;
                 g.apply(rec);
             }
+            // Campaigns and items are the store's projections; the scenarios exercise
+            // the grant side (review_by, revocation) only.
+            Event::CampaignLaunched { .. }
+            | Event::ReviewItemsOpened { .. }
+            | Event::ReviewItemsReassigned { .. }
+            | Event::ReviewNotified { .. }
+            | Event::ReviewerFlagged { .. }
+            | Event::CampaignClosed { .. } => {}
             Event::PersonalDataErased { .. }
             | Event::DriftFound { .. }
             | Event::DriftResolved { .. } => {}
@@ -597,6 +607,7 @@ impl World {
                 active_grant: active,
             },
             provisioned_systems: &self.provisioned_systems,
+            review: &ReviewCtx::default(),
         };
         decide(&ctx, actor, command, ids)
     }

@@ -155,6 +155,14 @@ impl Application {
                 stop_rx,
             )
         });
+        let reviewer = self.scheduler.then(|| {
+            crate::reviews::spawn(
+                self.state.store.clone(),
+                self.state.clock.clone(),
+                self.config.reviews.clone(),
+                stop_tx.subscribe(),
+            )
+        });
         let signer = signer::spawn(
             self.state.store.clone(),
             self.state.ledger_key.clone(),
@@ -200,6 +208,9 @@ impl Application {
             .await;
         let _ = stop_tx.send(true);
         if let Some(handle) = scheduler {
+            let _ = handle.await;
+        }
+        if let Some(handle) = reviewer {
             let _ = handle.await;
         }
         let _ = signer.await;

@@ -23,6 +23,17 @@
 //! bind_password = { env = "WRIT_LDAP_PASSWORD" }
 //! account_dn = "uid={account},ou=people,dc=example,dc=com"
 //!
+//! [reviews]                   # access-review campaigns (see `reviews`)
+//! interval_ms = 60000         # how often deadlines, flags and schedules are looked at
+//! lease_ms = 300000           # one scheduler at a time launches recurring campaigns
+//! rubber_stamp = { fast_min_items = 50, fast_median_ms = 5000, always_certify_min_items = 20 }
+//! [[reviews.schedules]]
+//! name = "quarterly-privileged"
+//! cron = "@quarterly"         # 5-field cron or @macro, UTC
+//! campaign = { name = "Privileged access", reviewers = "manager", fallback = "sam",
+//!   due_in = "14d", grace = "7d", remind_before = "3d", on_deadline = "revoke",
+//!   scope = { tiers = ["high", "critical"], include_overdue = true } }
+//!
 //! [approval]                  # overrides of the default approval chains
 //! security_group = "security"
 //! min_justification = 10
@@ -39,6 +50,8 @@ use std::path::Path;
 use serde::Deserialize;
 use writ_connect::SystemConfig;
 use writ_core::{ApprovalPolicy, Name};
+
+use crate::reviews::ReviewsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,6 +72,7 @@ pub struct Config {
     pub provisioning: ProvisioningConfig,
     /// Target systems with a connector, in name order.
     pub systems: Vec<SystemConfig>,
+    pub reviews: ReviewsConfig,
 }
 
 /// How the provisioning worker runs jobs.
@@ -144,6 +158,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             provisioning: ProvisioningConfig::default(),
             systems: Vec::new(),
+            reviews: ReviewsConfig::default(),
         }
     }
 }
@@ -161,6 +176,8 @@ struct FileConfig {
     provisioning: Option<ProvisioningConfig>,
     #[serde(default)]
     systems: Option<BTreeMap<String, toml::Value>>,
+    #[serde(default)]
+    reviews: Option<ReviewsConfig>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +243,10 @@ impl Config {
             config.systems =
                 SystemConfig::all_from_toml(&systems).map_err(|e| invalid(e.to_string()))?;
         }
+        if let Some(r) = file.reviews {
+            r.validate().map_err(invalid)?;
+            config.reviews = r;
+        }
         if let Some(approval) = file.approval {
             let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;
             config.approval =
@@ -280,6 +301,7 @@ mod tests {
         );
         assert_eq!(c.ledger, LedgerConfig::default());
         assert_eq!(c.provisioning, ProvisioningConfig::default());
+        assert_eq!(c.reviews, ReviewsConfig::default());
         assert!(c.systems.is_empty());
         // Every commented system example parses too.
         let systems: String = include_str!("../../../writ.example.toml")

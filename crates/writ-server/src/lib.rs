@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod problem;
 pub mod provisioner;
 pub mod reconcile;
+pub mod reviews;
 pub mod scheduler;
 pub mod signer;
 pub mod wire;

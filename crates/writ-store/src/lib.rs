@@ -15,6 +15,7 @@ use writ_core::{
     Actor, Command, Drift, EntitlementRef, Grant, GrantId, GrantStatus, JobAction, Name, Org,
     Recorded, Refusal, Request, RequestId, RequestStatus, Timestamp, Token, TokenId,
 };
+use writ_core::{Campaign, CampaignId, ItemStatus, ReviewItem};
 
 pub mod failpoint;
 pub mod sqlite;
@@ -237,6 +238,94 @@ pub struct JobFilter {
     pub limit: u32,
 }
 
+#[derive(Debug, Clone)]
+pub struct ItemFilter {
+    pub campaign: CampaignId,
+    pub status: Option<ItemStatus>,
+    /// Items assigned to this identity, or to one of `groups`.
+    pub reviewer: Option<Name>,
+    pub groups: Vec<String>,
+    pub item: Option<u32>,
+    /// 0: no limit.
+    pub limit: u32,
+}
+
+impl ItemFilter {
+    /// Every item of `campaign`.
+    pub fn all(campaign: &CampaignId) -> ItemFilter {
+        ItemFilter {
+            campaign: campaign.clone(),
+            status: None,
+            reviewer: None,
+            groups: Vec::new(),
+            item: None,
+            limit: 0,
+        }
+    }
+}
+
+/// A review item with its grant and its ledger references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    pub item: ReviewItem,
+    pub beneficiary: Name,
+    pub entitlement: EntitlementRef,
+    pub grant_status: String,
+    pub request: RequestId,
+    pub review_by: Timestamp,
+    pub opened_seq: u64,
+    pub decided_seq: Option<u64>,
+    pub decision_basis: Option<String>,
+    pub reason: Option<String>,
+    pub reassigned_why: Option<String>,
+    /// A decision this item had before it was reopened for re-review.
+    pub prior: Option<String>,
+}
+
+/// One line of a campaign's report: the item, the grant's provenance, the follow-through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    pub row: ItemRow,
+    pub requester: Name,
+    pub approvers: Vec<(Name, String)>,
+    pub justification: String,
+    pub ticket: Option<String>,
+    /// The last certification of this grant in an earlier campaign.
+    pub last_review: Option<Timestamp>,
+    pub revoked_seq: Option<u64>,
+    /// The target's confirmation that the access is gone (connected systems).
+    pub deprovisioned_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewNotice {
+    pub seq: u64,
+    pub to: String,
+    pub notice: String,
+    pub items: u64,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewerFlag {
+    pub reviewer: Name,
+    pub rule: String,
+    pub decisions: u32,
+    pub certified: u32,
+    pub median_gap_ms: Option<i64>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewReport {
+    pub campaign: Campaign,
+    pub launched_seq: u64,
+    pub closed_seq: Option<u64>,
+    pub lines: Vec<ReportLine>,
+    pub notices: Vec<ReviewNotice>,
+    pub flags: Vec<ReviewerFlag>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Decides and, if accepted, durably applies one command. Returns once committed.
@@ -307,6 +396,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn live_grants(&self, system: &Name) -> Result<Vec<Grant>, StoreError>;
     /// Reconciliation findings that still hold, for one system or all.
     async fn findings(&self, system: Option<&Name>) -> Result<Vec<Finding>, StoreError>;
+
+    async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>, StoreError>;
+    async fn campaigns(&self, open_only: bool) -> Result<Vec<Campaign>, StoreError>;
+    async fn review_items(&self, filter: ItemFilter) -> Result<Vec<ItemRow>, StoreError>;
+    async fn review_report(&self, id: &CampaignId) -> Result<Option<ReviewReport>, StoreError>;
+    /// Live grants past their `review_by`, oldest first.
+    async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError>;
+    /// Takes or renews a named lease for `holder` until `until`; false while another
+    /// holder's lease runs.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// The number of leaves in the ledger's Merkle tree (= events).
     async fn ledger_size(&self) -> Result<u64, StoreError>;

@@ -11,6 +11,10 @@ use writ_server::wire::{
     IssuedCredential, IssuedToken, JobList, LedgerEntry, Me, NewRequest, NewToken, RequestList,
     RequestView, RetryBody, RevokeBody, SystemBody, SystemList, TokenList, TokenView,
 };
+use writ_server::wire::{
+    CampaignList, CampaignView, ItemList, NewCampaign, RereviewBody, ReviewDecisionBody,
+    ReviewReportView,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -249,6 +253,103 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// Launches an access-review campaign (admins).
+    pub async fn launch_campaign(
+        &self,
+        body: &NewCampaign,
+        key: Option<&str>,
+    ) -> Result<CampaignView, ClientError> {
+        self.call(Method::POST, "/api/v1/campaigns", Some(body), key)
+            .await
+    }
+
+    pub async fn campaigns(&self, open_only: bool) -> Result<CampaignList, ClientError> {
+        self.get(&format!("/api/v1/campaigns?open={open_only}"))
+            .await
+    }
+
+    pub async fn campaign(&self, id: &str) -> Result<CampaignView, ClientError> {
+        self.get(&format!("/api/v1/campaigns/{}", seg(id))).await
+    }
+
+    /// A campaign's items: the caller's own (`mine`), or all (admins, auditors, owner).
+    pub async fn review_items(
+        &self,
+        id: &str,
+        mine: Option<bool>,
+        status: Option<&str>,
+    ) -> Result<ItemList, ClientError> {
+        let mut q = String::from("limit=1000");
+        if let Some(m) = mine {
+            q.push_str(&format!("&mine={m}"));
+        }
+        if let Some(s) = status {
+            q.push_str(&format!("&status={}", seg(s)));
+        }
+        self.get(&format!("/api/v1/campaigns/{}/items?{q}", seg(id)))
+            .await
+    }
+
+    /// Certifies or revokes items (several at once: a bulk decision).
+    pub async fn decide_review(
+        &self,
+        id: &str,
+        body: &ReviewDecisionBody,
+    ) -> Result<ItemList, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{}/decisions", seg(id)),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn require_rereview(
+        &self,
+        id: &str,
+        reviewer: &str,
+    ) -> Result<CampaignView, ClientError> {
+        let body = RereviewBody {
+            reviewer: reviewer.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            &format!("/api/v1/campaigns/{}/rereview", seg(id)),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn review_report(&self, id: &str) -> Result<ReviewReportView, ClientError> {
+        self.get(&format!("/api/v1/campaigns/{}/report", seg(id)))
+            .await
+    }
+
+    /// The report as CSV, exactly as the server renders it.
+    pub async fn review_report_csv(&self, id: &str) -> Result<String, ClientError> {
+        let res = self
+            .raw(
+                Method::GET,
+                &format!("/api/v1/campaigns/{}/report?format=csv", seg(id)),
+                None,
+                None,
+            )
+            .await?;
+        if res.status != 200 {
+            return Err(decode::<serde_json::Value>(res).err().unwrap_or_else(|| {
+                ClientError::Decode("unexpected success decoding an error".into())
+            }));
+        }
+        String::from_utf8(res.body).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Live grants past their review date.
+    pub async fn overdue_reviews(&self) -> Result<GrantList, ClientError> {
+        self.get("/api/v1/reviews/overdue").await
     }
 
     pub async fn grants(&self, q: &GrantQuery) -> Result<GrantList, ClientError> {

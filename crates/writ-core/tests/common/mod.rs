@@ -11,6 +11,14 @@ use writ_core::{
     Recorded, RequestId, RequestKind, RiskTier, Role, Sealed, StepRole, Submission, System,
     SystemKind, TicketRef, Timestamp, Token, TokenId, canonical_bytes, sha256_hex,
 };
+use writ_core::{
+    Assignee, CampaignId, CampaignSpec, DeadlineAction, ItemOpened, Occurrence, ReviewDecision,
+    ReviewerStrategy, Scope,
+};
+
+pub fn campaign() -> CampaignId {
+    CampaignId::parse("cmp_0000000000000009").unwrap()
+}
 
 pub fn name(s: &str) -> Name {
     Name::parse(s).unwrap()
@@ -248,6 +256,77 @@ pub fn every_event() -> Vec<Event> {
             reason: Reason::parse("project cancelled").unwrap(),
             basis: "manager of `alice`, per organisation data at 2026-03-02T10:00:00.000Z".into(),
         },
+        Event::CampaignLaunched {
+            campaign: campaign(),
+            spec: CampaignSpec {
+                name: "Q4 privileged access".into(),
+                scope: Scope {
+                    tiers: [RiskTier::High, RiskTier::Critical].into(),
+                    include_overdue: true,
+                    ..Scope::default()
+                },
+                reviewers: ReviewerStrategy::Manager,
+                fallback: name("carol"),
+                due_at: at("2026-12-15T00:00:00Z"),
+                final_at: at("2026-12-22T00:00:00Z"),
+                remind_before: Some(DurationSpec::days(3)),
+                on_deadline: DeadlineAction::Revoke,
+            },
+            schedule: Some(Occurrence {
+                schedule: name("quarterly-privileged"),
+                at: at("2026-10-01T00:00:00Z"),
+            }),
+            population: 1,
+            live_grants: 7,
+            digest: "ab".repeat(32),
+        },
+        Event::ReviewItemsOpened {
+            campaign: campaign(),
+            items: vec![ItemOpened {
+                item: 1,
+                grant: grant.clone(),
+                reviewer: Assignee::Identity(name("carol")),
+                basis: "fallback:self-review".into(),
+            }],
+        },
+        Event::ReviewDecided {
+            campaign: campaign(),
+            item: 1,
+            grant: grant.clone(),
+            decision: ReviewDecision::Revoke,
+            reason: Some(Reason::parse("moved to another team").unwrap()),
+            bulk: false,
+            defaulted: false,
+            basis: "assigned reviewer (fallback:self-review)".into(),
+            review_by: None,
+        },
+        Event::ReviewItemsReassigned {
+            campaign: campaign(),
+            items: vec![1, 2],
+            to: Assignee::Group("security".into()),
+            why: "overdue".into(),
+            reopen: false,
+        },
+        Event::ReviewNotified {
+            campaign: campaign(),
+            to: Assignee::Identity(name("bob")),
+            notice: "reminder".into(),
+            items: 4,
+        },
+        Event::ReviewerFlagged {
+            campaign: campaign(),
+            reviewer: name("bob"),
+            rule: "certified all 20 items".into(),
+            decisions: 20,
+            certified: 20,
+            median_gap_ms: Some(1200),
+        },
+        Event::CampaignClosed {
+            campaign: campaign(),
+            certified: 3,
+            revoked: 1,
+            kept: 0,
+        },
         Event::GrantExpired { grant },
         // The optional personal fields set where the list above leaves them unset,
         // and the other way round.
@@ -317,9 +396,16 @@ pub fn every_event() -> Vec<Event> {
             Event::CredentialIssued { .. } => 22,
             Event::CredentialRevoked { .. } => 23,
             Event::CredentialRotationDue { .. } => 24,
+            Event::CampaignLaunched { .. } => 25,
+            Event::ReviewItemsOpened { .. } => 26,
+            Event::ReviewDecided { .. } => 27,
+            Event::ReviewItemsReassigned { .. } => 28,
+            Event::ReviewNotified { .. } => 29,
+            Event::ReviewerFlagged { .. } => 30,
+            Event::CampaignClosed { .. } => 31,
         })
         .collect();
-    assert_eq!(covered.len(), 25, "every event kind is exercised");
+    assert_eq!(covered.len(), 32, "every event kind is exercised");
     events
 }
 

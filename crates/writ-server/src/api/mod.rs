@@ -7,6 +7,7 @@ mod ledger;
 pub mod meta;
 mod provisioning;
 mod requests;
+mod reviews;
 mod tokens;
 
 use std::future::Future;
@@ -80,6 +81,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ledger::inclusion))
         .routes(routes!(ledger::consistency))
         .routes(routes!(ledger::evidence))
+        .routes(routes!(reviews::list, reviews::create))
+        .routes(routes!(reviews::show))
+        .routes(routes!(reviews::items))
+        .routes(routes!(reviews::decide))
+        .routes(routes!(reviews::rereview))
+        .routes(routes!(reviews::report))
+        .routes(routes!(reviews::overdue))
         .routes(routes!(meta::me))
         .routes(routes!(meta::policy))
 }

@@ -9,6 +9,7 @@ mod erase;
 mod ledger;
 mod project;
 mod rebuild;
+mod review;
 mod rows;
 mod schema;
 mod verify;
@@ -26,6 +27,7 @@ use writ_core::{
     Actor, ApprovalPolicy, Clock, Grant, GrantId, IdGen, Name, Org, Recorded, Request, RequestId,
     Timestamp, Token, TokenId,
 };
+use writ_core::{Campaign, CampaignId};
 
 pub use erase::{EraseReport, erase_identity};
 pub use rebuild::{
@@ -36,9 +38,9 @@ pub use schema::PROJECTION_TABLES;
 pub use verify::{Divergence, Phase, Verdict, VerifyOptions, VerifyReport, verify};
 
 use crate::{
-    Checkpoint, CredentialRecord, Envelope, ExecError, Finding, GrantFilter, Hash, JobAttempt,
-    JobFilter, JobState, LedgerKey, Outcome, ProvisioningJob, RequestFilter, Stats, Store,
-    StoreError, StoredEvent,
+    Checkpoint, CredentialRecord, Envelope, ExecError, Finding, GrantFilter, Hash, ItemFilter,
+    ItemRow, JobAttempt, JobFilter, JobState, LedgerKey, Outcome, ProvisioningJob, RequestFilter,
+    ReviewReport, Stats, Store, StoreError, StoredEvent,
 };
 
 const READERS: usize = 4;
@@ -724,6 +726,50 @@ impl Store for SqliteStore {
     async fn record_attempt(&self, attempt: JobAttempt) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(writer::Job::Attempt { attempt, reply }).await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn campaign(&self, id: &CampaignId) -> Result<Option<Campaign>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| review::load_campaign(c, &id)).await
+    }
+
+    async fn campaigns(&self, open_only: bool) -> Result<Vec<Campaign>, StoreError> {
+        self.read(move |c| review::load_campaigns(c, open_only))
+            .await
+    }
+
+    async fn review_items(&self, filter: ItemFilter) -> Result<Vec<ItemRow>, StoreError> {
+        self.read(move |c| review::load_items(c, &filter)).await
+    }
+
+    async fn review_report(&self, id: &CampaignId) -> Result<Option<ReviewReport>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| review::report(c, &id)).await
+    }
+
+    async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError> {
+        self.read(move |c| review::overdue(c, now, limit)).await
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(writer::Job::Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            now,
+            until,
+            reply,
+        })
+        .await?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?

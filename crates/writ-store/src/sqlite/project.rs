@@ -180,6 +180,16 @@ impl Projector {
                 self.apply_to_grant(conn, rec, grant)?;
                 rows::project_credential(conn, rec)?;
             }
+            Event::ReviewDecided { grant, .. } => {
+                super::review::project(conn, rec)?;
+                self.apply_to_grant(conn, rec, grant)?;
+            }
+            Event::CampaignLaunched { .. }
+            | Event::ReviewItemsOpened { .. }
+            | Event::ReviewItemsReassigned { .. }
+            | Event::ReviewNotified { .. }
+            | Event::ReviewerFlagged { .. }
+            | Event::CampaignClosed { .. } => super::review::project(conn, rec)?,
             // The erased values left the projections when they were rebuilt.
             Event::PersonalDataErased { .. } => {}
         }

@@ -28,15 +28,15 @@ impl From<DbError> for StoreError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(format!("{what}: {e}"))
 }
 
-fn json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> DbResult<T> {
+pub(super) fn json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> DbResult<T> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
     serde_json::to_string(value).map_err(|e| corrupt("encode", e))
 }
 
@@ -463,12 +463,12 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     Ok(())
 }
 
-/// Writes what changes on a grant after its creation: how it ended, and what its
-/// target system confirmed.
+/// Writes what changes on a grant after its creation: how it ended, what its target
+/// system confirmed, and its next review date.
 pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(
         "UPDATE grants SET status = ?2, ended_at = ?3, ended_by = ?4, end_reason = ?5, successor = ?6, \
-         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9, credential = ?10 WHERE id = ?1",
+         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9, credential = ?10, review_by = ?11 WHERE id = ?1",
     )?
     .execute(params![
         g.id.as_str(),
@@ -481,6 +481,7 @@ pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.deprovisioned_at.map(Timestamp::millis),
         g.failed.map(JobAction::as_str),
         g.credential,
+        g.review_by.millis(),
     ])?;
     Ok(())
 }

@@ -209,10 +209,89 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (grant_id, action)
     ) WITHOUT ROWID;
     "#,
+    // 4: access reviews. `campaigns` and `review_items` are projections (an item's row
+    // keeps the ledger entries that opened and decided it); `review_notices` the
+    // notification records; `reviewer_flags` rubber-stamp flags. `leases` lets one
+    // scheduler at a time launch recurring campaigns (not a projection).
+    r#"
+    CREATE TABLE campaigns (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        owner         TEXT NOT NULL,
+        launched_at   INTEGER NOT NULL,
+        launched_seq  INTEGER NOT NULL,
+        schedule      TEXT,
+        occurrence_at INTEGER,
+        population    INTEGER NOT NULL,
+        open          INTEGER NOT NULL,
+        certified     INTEGER NOT NULL,
+        revoked       INTEGER NOT NULL,
+        kept          INTEGER NOT NULL,
+        reminded      INTEGER NOT NULL,
+        escalated     INTEGER NOT NULL,
+        closed_at     INTEGER,
+        closed_seq    INTEGER,
+        body          TEXT NOT NULL
+    ) WITHOUT ROWID;
+    -- One campaign per occurrence of a schedule, whoever launches it.
+    CREATE UNIQUE INDEX campaigns_occurrence ON campaigns(schedule, occurrence_at)
+        WHERE schedule IS NOT NULL;
+
+    CREATE TABLE review_items (
+        campaign       TEXT NOT NULL,
+        item           INTEGER NOT NULL,
+        grant_id       TEXT NOT NULL,
+        reviewer       TEXT NOT NULL,
+        basis          TEXT NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('open', 'certified', 'revoked', 'kept')),
+        opened_seq     INTEGER NOT NULL,
+        decided_by     TEXT,
+        decided_at     INTEGER,
+        decided_seq    INTEGER,
+        decision_basis TEXT,
+        reason         TEXT,
+        bulk           INTEGER NOT NULL DEFAULT 0,
+        defaulted      INTEGER NOT NULL DEFAULT 0,
+        reassigned_seq INTEGER,
+        reassigned_why TEXT,
+        prior          TEXT,
+        PRIMARY KEY (campaign, item)
+    ) WITHOUT ROWID;
+    CREATE INDEX review_items_reviewer ON review_items(reviewer, status);
+    CREATE INDEX review_items_grant ON review_items(grant_id);
+
+    CREATE TABLE review_notices (
+        seq       INTEGER PRIMARY KEY,
+        campaign  TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        notice    TEXT NOT NULL,
+        items     INTEGER NOT NULL,
+        at        INTEGER NOT NULL
+    );
+
+    CREATE TABLE reviewer_flags (
+        campaign      TEXT NOT NULL,
+        reviewer      TEXT NOT NULL,
+        rule          TEXT NOT NULL,
+        decisions     INTEGER NOT NULL,
+        certified     INTEGER NOT NULL,
+        median_gap_ms INTEGER,
+        seq           INTEGER NOT NULL,
+        PRIMARY KEY (campaign, reviewer)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE leases (
+        name   TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until  INTEGER NOT NULL
+    );
+
+    CREATE INDEX grants_review ON grants(status, review_by);
+    "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 11] = [
+pub const PROJECTION_TABLES: [&str; 15] = [
     "policy",
     "identities",
     "systems",
@@ -224,6 +303,10 @@ pub const PROJECTION_TABLES: [&str; 11] = [
     "jobs",
     "findings",
     "credentials",
+    "campaigns",
+    "review_items",
+    "review_notices",
+    "reviewer_flags",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -239,6 +322,10 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("jobs", "grant_id, action"),
     ("findings", "system, entitlement, kind, account_ref"),
     ("credentials", "fingerprint"),
+    ("campaigns", "id"),
+    ("review_items", "campaign, item"),
+    ("review_notices", "seq"),
+    ("reviewer_flags", "campaign, reviewer"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {

@@ -14,8 +14,8 @@ use std::sync::{Arc, PoisonError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use writ_core::{
-    ApprovalPolicy, Clock, Ctx, Event, IdGen, Name, Org, PairState, Recorded, Refusal, Timestamp,
-    decide,
+    ApprovalPolicy, Clock, Ctx, Event, IdGen, Name, Org, PairState, Recorded, Refusal, ReviewCtx,
+    Timestamp, decide,
 };
 
 use writ_ledger::{Checkpoint, LedgerKey};
@@ -52,6 +52,14 @@ pub enum Job {
     Configure {
         provisioned_systems: BTreeSet<Name>,
         reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Takes or renews a scheduler lease (outside the ledger).
+    Lease {
+        name: String,
+        holder: String,
+        now: Timestamp,
+        until: Timestamp,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
     },
     /// Signs the tree as it stands after the jobs before it in the batch.
     Checkpoint {
@@ -131,6 +139,7 @@ enum Done {
     Exec(Result<Outcome, ExecError>),
     Saved(Result<(), StoreError>),
     Signed(Result<Checkpoint, StoreError>),
+    Leased(Result<bool, StoreError>),
 }
 
 impl Writer {
@@ -165,6 +174,9 @@ impl Writer {
                             let _ = reply.send(r);
                         }
                         (Job::Checkpoint { reply, .. }, Done::Signed(r)) => {
+                            let _ = reply.send(r);
+                        }
+                        (Job::Lease { reply, .. }, Done::Leased(r)) => {
                             let _ = reply.send(r);
                         }
                         (job, _) => fail(job, &StoreError::Other("writer mixed up replies".into())),
@@ -294,6 +306,17 @@ impl Writer {
                 Job::Checkpoint { key, .. } => {
                     done.push(Done::Signed(sign(&tx, state, clock.as_ref(), key)?));
                 }
+                Job::Lease {
+                    name,
+                    holder,
+                    now,
+                    until,
+                    ..
+                } => {
+                    let taken = super::review::take_lease(&tx, name, holder, *now, *until)
+                        .map_err(StoreError::from)?;
+                    done.push(Done::Leased(Ok(taken)));
+                }
             }
         }
         for job in batch {
@@ -318,6 +341,9 @@ fn fail(job: Job, err: &StoreError) {
             let _ = reply.send(Err(err.clone()));
         }
         Job::Checkpoint { reply, .. } => {
+            let _ = reply.send(Err(err.clone()));
+        }
+        Job::Lease { reply, .. } => {
             let _ = reply.send(Err(err.clone()));
         }
     }
@@ -429,6 +455,10 @@ fn run_command(
         ),
         None => (None, None),
     };
+    let review = match &needs.review {
+        Some(n) => super::review::load_ctx(conn, projector, n).map_err(db)?,
+        None => ReviewCtx::default(),
+    };
     // Ledger time never runs backwards, whatever the wall clock does.
     let now = clock.now().max(state.last_at);
     // Borrowed, not cloned: with no second handle on the organisation, applying an
@@ -449,6 +479,7 @@ fn run_command(
                 active_grant: active.as_ref(),
             },
             provisioned_systems: &state.provisioned_systems,
+            review: &review,
         };
         decide(&ctx, &envelope.actor, &envelope.command, ids)?
     };

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeSet;
 
+mod review;
+pub use review::*;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use writ_core::{
@@ -13,7 +16,7 @@ use writ_core::{
 };
 use writ_store::{CredentialRecord, ProvisioningJob};
 
-fn ts(t: Timestamp) -> String {
+pub(crate) fn ts(t: Timestamp) -> String {
     t.to_rfc3339()
 }
 
