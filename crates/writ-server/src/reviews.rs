@@ -146,15 +146,23 @@ fn deadline_due(c: &Campaign, now: Timestamp) -> bool {
         || (!c.reminded && s.remind_before.is_some_and(|d| now.plus(d) >= s.due_at))
 }
 
-/// Reminds, escalates and applies deadline actions that are due, and flags
-/// rubber-stampers, over every open campaign.
+/// Campaigns closed this recently are still checked for rubber-stamping: the last
+/// decisions often close a campaign.
+const FLAG_AFTER_CLOSE: DurationSpec = DurationSpec::days(7);
+
+/// Reminds, escalates and applies deadline actions that are due over every open
+/// campaign, and flags rubber-stampers (in open and recently closed campaigns).
 pub async fn deadlines(
     store: &dyn Store,
     clock: &dyn Clock,
     rules: &RubberStampRules,
 ) -> Result<PassReport, StoreError> {
     let mut report = PassReport::default();
-    for c in store.campaigns(true).await? {
+    let now = clock.now();
+    for c in store.campaigns(false).await? {
+        if c.closed_at.is_some_and(|t| t.plus(FLAG_AFTER_CLOSE) < now) {
+            continue;
+        }
         let flags = run(
             store,
             Command::FlagReviewers {
@@ -167,7 +175,7 @@ pub async fn deadlines(
             tracing::warn!(campaign = %c.id, reviewers = flags, "reviewers flagged as rubber-stamping");
         }
         report.flagged += flags;
-        if deadline_due(&c, clock.now()) {
+        if !c.is_closed() && deadline_due(&c, now) {
             let n = run(
                 store,
                 Command::RunReviewDeadlines {
