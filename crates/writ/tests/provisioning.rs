@@ -956,3 +956,57 @@ async fn a_signed_webhook_carries_the_grant_and_its_removal() {
     assert_eq!(receipt.event["receipt"]["connector"], "webhook");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_revocation_is_removed_from_the_directory_and_the_report_shows_the_receipt() {
+    let (ldap, _secrets, app) = directory_app("").await;
+    let grant = active_vpn(&app, "30d").await;
+    assert_eq!(ldap.members(VPN_GROUP), [member("alice")]);
+
+    // The directory's owner reviews it, and revokes it.
+    let c = app
+        .as_("ada")
+        .launch_campaign(
+            &writ_server::wire::NewCampaign {
+                name: "directory".into(),
+                scope: writ_server::wire::ScopeBody {
+                    systems: vec!["corp-ldap".into()],
+                    ..Default::default()
+                },
+                reviewers: "system_owner".into(),
+                fallback: "sam".into(),
+                due_at: common::START.plus(DurationSpec::days(7)).to_rfc3339(),
+                final_at: common::START.plus(DurationSpec::days(8)).to_rfc3339(),
+                remind_before: None,
+                on_deadline: "keep".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let dan = app.as_("dan");
+    let item = dan.review_items(&c.id, Some(true), None).await.unwrap().items[0].item;
+    dan.decide_review(
+        &c.id,
+        &writ_server::wire::ReviewDecisionBody {
+            items: vec![item],
+            decision: "revoke".into(),
+            reason: Some("VPN replaced by the zero-trust proxy".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let g = wait_for(&app, &grant, |g| g.status == "revoked").await;
+    assert!(g.deprovisioned_at.is_some(), "{g:#?}");
+    // Gone from the real directory: only the placeholder member is left.
+    assert_eq!(ldap.members(VPN_GROUP), [VPN_GROUP]);
+
+    let report = app.as_("olivia").review_report(&c.id).await.unwrap();
+    let line = &report.lines[0];
+    assert_eq!(line.follow_through.as_deref(), Some("deprovisioned"));
+    let receipt = line.deprovisioned_entry.expect("the target's receipt");
+    let entry = app.as_("olivia").ledger_entry(receipt - 1).await.unwrap();
+    assert_eq!(entry.event.kind, "grant_deprovisioned");
+    assert_eq!(entry.event.subject, format!("grant:{grant}"));
+    assert!(line.revoked_entry.unwrap() < receipt);
+}
