@@ -317,6 +317,23 @@ mod tests {
             ["ldap", "scim", "webhook", "postgres"],
             "in name order"
         );
+        // So do the commented micro-review and schedule examples.
+        let commented = |start: &str| -> String {
+            include_str!("../../../writ.example.toml")
+                .lines()
+                .skip_while(|l| !l.starts_with(start))
+                .take_while(|l| l.starts_with('#'))
+                .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+                .collect()
+        };
+        let c = Config::parse(&commented("# [approval.micro_review]"), "micro").unwrap();
+        assert_eq!(
+            c.approval.micro_review.unwrap().on_deadline.as_str(),
+            "keep"
+        );
+        let c = Config::parse(&commented("# [[reviews.schedules]]"), "schedules").unwrap();
+        assert_eq!(c.reviews.schedules[0].cron.to_string(), "@quarterly");
+        assert_eq!(c.reviews.schedules[0].campaign.scope.tiers.len(), 2);
     }
 
     #[test]
@@ -329,6 +346,14 @@ mod tests {
         assert!(Config::parse("[ledger]\ncheckpoint_interval_ms = 5\n", "t").is_err());
         assert!(Config::parse("[provisioning]\nconcurrency = 0\n", "t").is_err());
         assert!(Config::parse("[provisioning]\nretries = 3\n", "t").is_err());
+        assert!(Config::parse("[reviews]\ninterval_ms = 1\n", "t").is_err());
+        assert!(
+            Config::parse(
+                "[[reviews.schedules]]\nname = \"q\"\ncron = \"61 * * * *\"\n",
+                "t"
+            )
+            .is_err()
+        );
     }
 
     #[test]
