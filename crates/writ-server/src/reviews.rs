@@ -2,7 +2,8 @@
 //! action; rubber-stamp flags; and recurring campaigns launched from cron schedules
 //! by whichever scheduler holds the lease.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -150,27 +151,43 @@ fn deadline_due(c: &Campaign, now: Timestamp) -> bool {
 /// decisions often close a campaign.
 const FLAG_AFTER_CLOSE: DurationSpec = DurationSpec::days(7);
 
+/// How many decisions each campaign had when its reviewers were last checked: a
+/// campaign whose decisions did not change is not read again (the check reads every
+/// decision of the campaign on the writer).
+#[derive(Debug, Default)]
+pub struct FlagMemo(HashMap<CampaignId, u64>);
+
 /// Reminds, escalates and applies deadline actions that are due over every open
-/// campaign, and flags rubber-stampers (in open and recently closed campaigns).
+/// campaign, and flags rubber-stampers (in open and recently closed campaigns whose
+/// decisions changed since `memo` last saw them).
 pub async fn deadlines(
     store: &dyn Store,
     clock: &dyn Clock,
     rules: &RubberStampRules,
+    memo: &mut FlagMemo,
 ) -> Result<PassReport, StoreError> {
     let mut report = PassReport::default();
     let now = clock.now();
     for c in store.campaigns(false).await? {
         if c.closed_at.is_some_and(|t| t.plus(FLAG_AFTER_CLOSE) < now) {
+            memo.0.remove(&c.id);
             continue;
         }
-        let flags = run(
-            store,
-            Command::FlagReviewers {
-                campaign: c.id.clone(),
-                rules: *rules,
-            },
-        )
-        .await?;
+        let decided = c.certified + c.revoked;
+        let flags = if decided > 0 && memo.0.get(&c.id) != Some(&decided) {
+            let n = run(
+                store,
+                Command::FlagReviewers {
+                    campaign: c.id.clone(),
+                    rules: *rules,
+                },
+            )
+            .await?;
+            memo.0.insert(c.id.clone(), decided);
+            n
+        } else {
+            0
+        };
         if flags > 0 {
             tracing::warn!(campaign = %c.id, reviewers = flags, "reviewers flagged as rubber-stamping");
         }
@@ -263,9 +280,10 @@ pub async fn pass(
     clock: &dyn Clock,
     config: &ReviewsConfig,
     holder: &str,
+    memo: &mut FlagMemo,
 ) -> Result<PassReport, StoreError> {
     let launched = launch_schedules(store, clock, config, holder).await?;
-    let mut report = deadlines(store, clock, &config.rubber_stamp).await?;
+    let mut report = deadlines(store, clock, &config.rubber_stamp, memo).await?;
     report.launched = launched;
     Ok(report)
 }
@@ -279,13 +297,23 @@ pub fn spawn(
     // A holder name unique to this process: leases are between schedulers.
     let holder = format!("writ-{}-{}", std::process::id(), clock.now().millis());
     let every = Duration::from_millis(config.interval_ms);
+    let memo = Arc::new(Mutex::new(FlagMemo::default()));
     crate::scheduler::periodic(every, stop, move || {
-        let (store, clock, config, holder) =
-            (store.clone(), clock.clone(), config.clone(), holder.clone());
+        let (store, clock, config, holder, memo) = (
+            store.clone(),
+            clock.clone(),
+            config.clone(),
+            holder.clone(),
+            memo.clone(),
+        );
         async move {
-            if let Err(e) = pass(store.as_ref(), clock.as_ref(), &config, &holder).await {
+            // Passes never overlap (`periodic` awaits each), so the memo is taken for
+            // the pass and put back after it.
+            let mut m = std::mem::take(&mut *memo.lock().unwrap_or_else(PoisonError::into_inner));
+            if let Err(e) = pass(store.as_ref(), clock.as_ref(), &config, &holder, &mut m).await {
                 tracing::error!(error = %e, "review pass failed; will retry");
             }
+            *memo.lock().unwrap_or_else(PoisonError::into_inner) = m;
         }
     })
 }

@@ -114,9 +114,16 @@ async fn item_of(client: &Client, campaign: &str, grant: &str) -> writ_server::w
 }
 
 async fn pass(app: &TestApp, rules: &RubberStampRules) -> reviews::PassReport {
-    reviews::deadlines(app.state.store.as_ref(), app.clock.as_ref(), rules)
-        .await
-        .unwrap()
+    // A fresh memo: every campaign's reviewers are checked on every call.
+    let mut memo = reviews::FlagMemo::default();
+    reviews::deadlines(
+        app.state.store.as_ref(),
+        app.clock.as_ref(),
+        rules,
+        &mut memo,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
