@@ -143,6 +143,18 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP writ_review_campaigns_open Access-review campaigns not yet closed."
+        );
+        let _ = writeln!(out, "# TYPE writ_review_campaigns_open gauge");
+        let _ = writeln!(out, "writ_review_campaigns_open {}", stats.open_campaigns);
+        let _ = writeln!(
+            out,
+            "# HELP writ_review_items_open Review items not yet decided, in open campaigns."
+        );
+        let _ = writeln!(out, "# TYPE writ_review_items_open gauge");
+        let _ = writeln!(out, "writ_review_items_open {}", stats.open_review_items);
+        let _ = writeln!(
+            out,
             "# HELP writ_provisioning_attempts_total Connector calls by system and outcome (confirmed, retry, dead)."
         );
         let _ = writeln!(out, "# TYPE writ_provisioning_attempts_total counter");

@@ -135,6 +135,9 @@ pub struct Stats {
     pub requests_by_status: Vec<(String, u64)>,
     /// Provisioning jobs by state (`queued`, `done`, `dead`).
     pub jobs_by_state: Vec<(String, u64)>,
+    /// Campaigns not yet closed, and their items still open.
+    pub open_campaigns: u64,
+    pub open_review_items: u64,
 }
 
 /// Where a provisioning job stands.

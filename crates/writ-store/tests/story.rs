@@ -477,6 +477,8 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
                 ("pending".into(), 1),
             ],
             jobs_by_state: vec![],
+            open_campaigns: 0,
+            open_review_items: 0,
         }
     );
     let page = store.events(2, 3).await.unwrap();
@@ -974,6 +976,8 @@ pub async fn concurrent_commands(store: Arc<dyn Store>, clock: &ManualClock) {
             grants_by_status: vec![("active".into(), N as u64)],
             requests_by_status: vec![("approved".into(), N as u64)],
             jobs_by_state: vec![],
+            open_campaigns: 0,
+            open_review_items: 0,
         }
     );
 }

@@ -165,6 +165,17 @@ async fn a_campaign_snapshots_a_mixed_population_and_routes_conflicts_to_the_fal
     .await;
     assert_eq!((c.population, c.live_grants_at_launch), (4, 5));
     assert_eq!(c.open, 4);
+    let metrics = app
+        .anonymous()
+        .raw(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8(metrics.body).unwrap();
+    assert!(
+        metrics.contains("writ_review_campaigns_open 1\n")
+            && metrics.contains("writ_review_items_open 4\n"),
+        "{metrics}"
+    );
 
     // Each item went to the system's owner unless that owner took part in the access.
     let all = app
@@ -341,6 +352,16 @@ async fn decisions_revoke_through_grant_revocation_and_certify_moves_review_by()
 
     let report = app.as_("olivia").review_report(&c.id).await.unwrap();
     assert!(report.campaign.closed_at.is_some() && report.closed_entry.is_some());
+    let metrics = app
+        .anonymous()
+        .raw(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8(metrics.body).unwrap();
+    assert!(
+        metrics.contains("writ_review_campaigns_open 0\n"),
+        "{metrics}"
+    );
     assert_eq!((report.campaign.certified, report.campaign.revoked), (1, 1));
     let line = report.lines.iter().find(|l| l.item.grant == drop).unwrap();
     assert_eq!(line.item.reason.as_deref(), Some("left the wiki team"));

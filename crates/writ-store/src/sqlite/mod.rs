@@ -552,6 +552,14 @@ impl Store for SqliteStore {
         self.read(|c| {
             let events: i64 =
                 c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+            // From the campaigns' counters, not by counting items.
+            let (open_campaigns, open_review_items): (i64, i64) = c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(open), 0) FROM campaigns WHERE closed_at IS NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let (open_campaigns, open_review_items) =
+                (open_campaigns as u64, open_review_items as u64);
             let by = |sql: &str| -> DbResult<Vec<(String, u64)>> {
                 let mut stmt = c.prepare_cached(sql)?;
                 let rows = stmt.query_map([], |r| {
@@ -570,6 +578,8 @@ impl Store for SqliteStore {
                 jobs_by_state: by(
                     "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state",
                 )?,
+                open_campaigns,
+                open_review_items,
             })
         })
         .await
