@@ -1161,8 +1161,6 @@ fn upsert_identity(
     let mut events = vec![Event::IdentityUpserted {
         identity: identity.clone(),
     }];
-    if let Some(old) = existing {
-        events.extend(review::micro_review(ctx, old, identity, ids));
-    }
+    events.extend(review::micro_review(ctx, identity, ids));
     Ok(events)
 }

@@ -56,7 +56,7 @@ pub use review::{
     Assignee, Campaign, CampaignSpec, DeadlineAction, DecisionStat, ITEMS_PER_EVENT, ItemCtx,
     ItemOpened, ItemStatus, MAX_BULK, MicroReviewPolicy, Occurrence, ReviewCtx, ReviewDecision,
     ReviewItem, ReviewNeeds, ReviewSubject, ReviewerStrategy, RubberStampRules, Scope, SubjectKind,
-    population_digest,
+    micro_review_applies, population_digest,
 };
 pub use time::{DurationSpec, Timestamp};
 pub use token::Token;

@@ -1269,23 +1269,30 @@ pub(crate) fn require_rereview(
     Ok(events)
 }
 
-/// A manager or department change opens a micro-review of the identity's live grants
-/// for the new manager, when the policy asks for it.
-pub(crate) fn micro_review(
-    ctx: &Ctx<'_>,
-    old: &Identity,
-    new: &Identity,
-    ids: &mut dyn IdGen,
-) -> Vec<Event> {
-    let Some(policy) = &ctx.policy.micro_review else {
-        return vec![];
+/// Whether upserting `new` opens a micro-review: the policy asks for them and an
+/// active person's manager or department changes. The store loads the person's grants
+/// only then.
+pub fn micro_review_applies(org: &Org, policy: &crate::ApprovalPolicy, new: &Identity) -> bool {
+    let Some(old) = org.identity(&new.name) else {
+        return false;
     };
     let dept = |i: &Identity| match &i.kind {
         IdentityKind::Human(h) => h.department.clone(),
         IdentityKind::Nhi(_) => None,
     };
-    let changed = old.manager() != new.manager() || dept(old) != dept(new);
-    if !new.is_human() || !changed || ctx.review.population.is_empty() || !new.is_active() {
+    policy.micro_review.is_some()
+        && new.is_human()
+        && new.is_active()
+        && (old.manager() != new.manager() || dept(old) != dept(new))
+}
+
+/// A manager or department change opens a micro-review of the identity's live grants
+/// for the new manager, when the policy asks for it.
+pub(crate) fn micro_review(ctx: &Ctx<'_>, new: &Identity, ids: &mut dyn IdGen) -> Vec<Event> {
+    let Some(policy) = &ctx.policy.micro_review else {
+        return vec![];
+    };
+    if !micro_review_applies(ctx.org, ctx.policy, new) || ctx.review.population.is_empty() {
         return vec![];
     }
     let mut org = ctx.org.clone();

@@ -273,9 +273,13 @@ fn approvers_of(
     Ok(out)
 }
 
-/// Live grants with who asked for and approved them.
+/// Live grants with who asked for and approved them: all of them, or one
+/// beneficiary's (separate statements, so that one uses the beneficiary index).
 fn subjects(conn: &Connection, beneficiary: Option<&Name>) -> DbResult<Vec<ReviewSubject>> {
-    let filter = format!("g.status IN {LIVE} AND (?1 IS NULL OR g.beneficiary = ?1)");
+    let filter = match beneficiary {
+        Some(_) => format!("g.beneficiary = ?1 AND g.status IN {LIVE}"),
+        None => format!("g.status IN {LIVE} AND ?1 IS NULL"),
+    };
     let b = beneficiary.map(Name::as_str);
     let mut approvers = approvers_of(conn, &filter, params![b])?;
     let mut stmt = conn.prepare(&format!(

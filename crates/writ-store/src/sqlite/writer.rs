@@ -14,8 +14,8 @@ use std::sync::{Arc, PoisonError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use writ_core::{
-    ApprovalPolicy, Clock, Ctx, Event, IdGen, Name, Org, PairState, Recorded, Refusal, ReviewCtx,
-    Timestamp, decide,
+    ApprovalPolicy, Clock, Command, Ctx, Event, IdGen, Name, Org, PairState, Recorded, Refusal,
+    ReviewCtx, ReviewNeeds, Timestamp, decide, micro_review_applies,
 };
 
 use writ_ledger::{Checkpoint, LedgerKey};
@@ -455,9 +455,15 @@ fn run_command(
         ),
         None => (None, None),
     };
-    let review = match &needs.review {
-        Some(n) => super::review::load_ctx(conn, projector, n).map_err(db)?,
-        None => ReviewCtx::default(),
+    let review = match (&needs.review, &envelope.command) {
+        // An identity's grants matter only when the change opens a micro-review.
+        (Some(ReviewNeeds::Beneficiary(_)), Command::UpsertIdentity { identity })
+            if !micro_review_applies(&state.org, &state.policy.0, identity) =>
+        {
+            ReviewCtx::default()
+        }
+        (Some(n), _) => super::review::load_ctx(conn, projector, n).map_err(db)?,
+        (None, _) => ReviewCtx::default(),
     };
     // Ledger time never runs backwards, whatever the wall clock does.
     let now = clock.now().max(state.last_at);
