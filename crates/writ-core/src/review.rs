@@ -416,18 +416,16 @@ impl Campaign {
                     ReviewDecision::Keep => self.kept += 1,
                 }
             }
+            // Reopened items were certified; they are decided afresh.
             Event::ReviewItemsReassigned {
                 campaign,
                 items,
-                reopen,
+                reopen: true,
                 ..
             } if campaign == &self.id => {
-                if *reopen {
-                    // Reopened items were certified; they are decided afresh.
-                    self.open += items.len() as u64;
-                    self.certified = self.certified.saturating_sub(items.len() as u64);
-                    self.closed_at = None;
-                }
+                self.open += items.len() as u64;
+                self.certified = self.certified.saturating_sub(items.len() as u64);
+                self.closed_at = None;
             }
             Event::ReviewNotified {
                 campaign, notice, ..

@@ -20,7 +20,8 @@ use writ_store::sqlite::{
 };
 use writ_store::{Envelope, RandomIds, Store, SystemClock};
 
-use crate::{output, serve};
+use crate::review::ReviewCmd;
+use crate::{output, review, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,6 +86,9 @@ enum Cmd {
     /// The provisioning outbox: jobs queued, done and dead-lettered; retries.
     #[command(subcommand)]
     Provisioning(ProvisioningCmd),
+    /// Access-review campaigns: launch, your items, decisions, the auditor's report.
+    #[command(subcommand)]
+    Review(ReviewCmd),
     /// Compare what each target system holds with the live grants; record findings.
     Reconcile {
         /// One system (all configured systems when absent).
@@ -592,6 +596,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Cmd::Review(cmd) => review::run(&cli.client()?, cmd, json).await?,
         Cmd::Reconcile { system, explain } => {
             let reports = cli.client()?.reconcile(system.as_deref()).await?;
             output::print(json, &reports, || {

@@ -22,7 +22,7 @@ pub fn print<T: Serialize>(
     Ok(())
 }
 
-fn table(header: &[&str]) -> Table {
+pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(header.to_vec());
