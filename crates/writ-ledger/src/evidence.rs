@@ -2,7 +2,8 @@
 //! self-contained file, checkable with no database and no server.
 //!
 //! A bundle holds a signed checkpoint and, for every ledger event about one request
-//! and the grant it produced (plus the policy version it was decided under), the
+//! and the grant it produced (plus the policy version it was decided under, and the
+//! access-review decisions about the grant), the
 //! exact leaf bytes, the salted personal values the leaf commits to, and an RFC 9162
 //! inclusion proof against that checkpoint. [`verify`] checks the signature with a key
 //! the auditor trusts, every proof, every commitment, and that the events tell one
@@ -140,6 +141,9 @@ pub struct GrantFacts {
     pub ended: Option<String>,
     /// What the target system confirmed (or why it could not), in ledger order.
     pub target: Vec<String>,
+    /// Access-review decisions about the grant, in ledger order.
+    #[serde(default)]
+    pub reviews: Vec<String>,
 }
 
 fn entry_err(index: u64, message: impl Into<String>) -> EvidenceError {
@@ -422,6 +426,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     review_by: review_by.to_rfc3339(),
                     ended: None,
                     target: Vec::new(),
+                    reviews: Vec::new(),
                 });
             }
             Event::GrantRenewed { grant, successor } => {
@@ -551,6 +556,47 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     grant,
                     format!("at {at} credential {fingerprint} reached its rotation deadline"),
                 )?;
+            }
+            Event::ReviewDecided {
+                campaign,
+                item,
+                grant,
+                decision,
+                reason,
+                defaulted,
+                basis,
+                review_by,
+                ..
+            } => {
+                let verb = match decision {
+                    writ_core::ReviewDecision::Certify => "certified",
+                    writ_core::ReviewDecision::Revoke => "revoked",
+                    writ_core::ReviewDecision::Keep => "kept",
+                };
+                let mut line = if *defaulted {
+                    format!(
+                        "at {at} campaign {campaign} {verb} it (item {item}, undecided): {basis}"
+                    )
+                } else {
+                    format!(
+                        "at {at} {} {verb} it in campaign {campaign} (item {item}), with authority: {basis}",
+                        who(&r.actor)
+                    )
+                };
+                if let Some(reason) = reason {
+                    line.push_str(&format!("; reason: {}", reason.as_str()));
+                }
+                if let Some(next) = review_by {
+                    line.push_str(&format!("; next review by {next}"));
+                }
+                match &mut story.grant {
+                    Some(g) if g.id == grant.as_str() => g.reviews.push(line),
+                    _ => {
+                        return Err(story_err(format!(
+                            "a review decides grant `{grant}`, which this request did not create"
+                        )));
+                    }
+                }
             }
             Event::ProvisioningRetried { grant, action } => {
                 in_target(
@@ -697,6 +743,9 @@ impl fmt::Display for Story {
             )?;
             for line in &g.target {
                 writeln!(f, "In the target system: {line}.")?;
+            }
+            for line in &g.reviews {
+                writeln!(f, "Reviewed: {line}.")?;
             }
             match &g.ended {
                 Some(how) => writeln!(f, "Access ended: {how}.")?,

@@ -404,6 +404,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn campaigns(&self, open_only: bool) -> Result<Vec<Campaign>, StoreError>;
     async fn review_items(&self, filter: ItemFilter) -> Result<Vec<ItemRow>, StoreError>;
     async fn review_report(&self, id: &CampaignId) -> Result<Option<ReviewReport>, StoreError>;
+    /// Ledger sequence numbers of the review decisions about a grant, in order.
+    async fn review_decisions_of(&self, grant: &GrantId) -> Result<Vec<u64>, StoreError>;
     /// Live grants past their `review_by`, oldest first.
     async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError>;
     /// Takes or renews a named lease for `holder` until `until`; false while another

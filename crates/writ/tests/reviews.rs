@@ -375,6 +375,31 @@ async fn decisions_revoke_through_grant_revocation_and_certify_moves_review_by()
         (e.event.kind.as_str(), e.event.actor.as_str()),
         ("grant_revoked", "dan")
     );
+    // The grant's evidence bundle carries the review that ended it, verified offline.
+    let olivia = app.as_("olivia");
+    let bundle: writ_ledger::evidence::Bundle =
+        serde_json::from_value(olivia.evidence(&drop).await.unwrap()).unwrap();
+    let story =
+        writ_ledger::evidence::verify(&bundle, &olivia.ledger_key().await.unwrap()).unwrap();
+    let g = story.grant.as_ref().unwrap();
+    assert_eq!(g.reviews.len(), 1, "{g:?}");
+    assert!(
+        g.reviews[0].contains("dan revoked it in campaign")
+            && g.reviews[0].contains("reason: left the wiki team"),
+        "{g:?}"
+    );
+    assert!(g.ended.as_deref().unwrap().starts_with("revoked by dan"));
+    let kept: writ_ledger::evidence::Bundle =
+        serde_json::from_value(olivia.evidence(&keep).await.unwrap()).unwrap();
+    let told = writ_ledger::evidence::verify(&kept, &olivia.ledger_key().await.unwrap())
+        .unwrap()
+        .to_string();
+    assert!(
+        told.contains("Reviewed: at ")
+            && told.contains("dan certified it")
+            && told.contains("next review by"),
+        "{told}"
+    );
     let csv = app.as_("olivia").review_report_csv(&c.id).await.unwrap();
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().starts_with("item,grant,beneficiary"));
@@ -633,6 +658,16 @@ async fn a_rubber_stamper_is_flagged_and_their_certifications_go_back_for_review
         app.as_("alice").grant(&grants[0]).await.unwrap().status,
         "revoked"
     );
+    // The evidence keeps both: the rubber-stamped certification and the re-review.
+    let olivia = app.as_("olivia");
+    let bundle: writ_ledger::evidence::Bundle =
+        serde_json::from_value(olivia.evidence(&grants[0]).await.unwrap()).unwrap();
+    let story =
+        writ_ledger::evidence::verify(&bundle, &olivia.ledger_key().await.unwrap()).unwrap();
+    let reviews = &story.grant.unwrap().reviews;
+    assert_eq!(reviews.len(), 2, "{reviews:?}");
+    assert!(reviews[0].contains("dan certified it"), "{reviews:?}");
+    assert!(reviews[1].contains("sam revoked it"), "{reviews:?}");
 }
 
 #[tokio::test]

@@ -247,6 +247,12 @@ pub async fn evidence(
     );
     if let Some(g) = &request.grant {
         events.extend(state.store.events_of(&format!("grant:{g}")).await?);
+        // Access-review decisions about the grant live under their campaign.
+        for seq in state.store.review_decisions_of(g).await? {
+            if let Some(e) = state.store.ledger_entry(seq - 1).await? {
+                events.push(e);
+            }
+        }
     }
     events.sort_by_key(|e| e.recorded.seq);
 

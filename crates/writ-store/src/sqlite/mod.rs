@@ -760,6 +760,11 @@ impl Store for SqliteStore {
         self.read(move |c| review::report(c, &id)).await
     }
 
+    async fn review_decisions_of(&self, grant: &GrantId) -> Result<Vec<u64>, StoreError> {
+        let grant = grant.clone();
+        self.read(move |c| review::decisions_of(c, &grant)).await
+    }
+
     async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError> {
         self.read(move |c| review::overdue(c, now, limit)).await
     }

@@ -126,6 +126,7 @@ pub fn project(conn: &Connection, rec: &Recorded) -> DbResult<()> {
             let mut stmt = conn.prepare_cached(
                 "UPDATE review_items SET reviewer = ?3, basis = ?4, reassigned_seq = ?5, reassigned_why = ?6, \
                  prior = CASE WHEN ?7 THEN 'certified by ' || decided_by || ' (ledger entry ' || decided_seq || ')' ELSE prior END, \
+                 prior_seq = CASE WHEN ?7 THEN decided_seq ELSE prior_seq END, \
                  status = CASE WHEN ?7 THEN 'open' ELSE status END, \
                  decided_by = CASE WHEN ?7 THEN NULL ELSE decided_by END, \
                  decided_at = CASE WHEN ?7 THEN NULL ELSE decided_at END, \
@@ -646,6 +647,22 @@ pub fn report(conn: &Connection, id: &CampaignId) -> DbResult<Option<ReviewRepor
         notices,
         flags,
     }))
+}
+
+/// The ledger entries (seq) of every review decision about `grant`, in order: current
+/// decisions, and the one a re-review reopened.
+pub fn decisions_of(conn: &Connection, grant: &GrantId) -> DbResult<Vec<u64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT decided_seq FROM review_items WHERE grant_id = ?1 AND decided_seq IS NOT NULL \
+         UNION SELECT prior_seq FROM review_items WHERE grant_id = ?1 AND prior_seq IS NOT NULL \
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map(params![grant.as_str()], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for seq in rows {
+        out.push(seq? as u64);
+    }
+    Ok(out)
 }
 
 /// Live grants past their review date, oldest first.

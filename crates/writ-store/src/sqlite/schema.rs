@@ -255,6 +255,7 @@ const MIGRATIONS: &[&str] = &[
         reassigned_seq INTEGER,
         reassigned_why TEXT,
         prior          TEXT,
+        prior_seq      INTEGER,
         PRIMARY KEY (campaign, item)
     ) WITHOUT ROWID;
     CREATE INDEX review_items_reviewer ON review_items(reviewer, status);
