@@ -985,7 +985,12 @@ async fn a_review_revocation_is_removed_from_the_directory_and_the_report_shows_
         .await
         .unwrap();
     let dan = app.as_("dan");
-    let item = dan.review_items(&c.id, Some(true), None).await.unwrap().items[0].item;
+    let item = dan
+        .review_items(&c.id, Some(true), None)
+        .await
+        .unwrap()
+        .items[0]
+        .item;
     dan.decide_review(
         &c.id,
         &writ_server::wire::ReviewDecisionBody {

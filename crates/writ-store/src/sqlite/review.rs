@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
-    Assignee, Campaign, CampaignId, EntitlementRef, Event, GrantId, ItemCtx, ItemStatus, Name,
-    Occurrence, Recorded, RequestId, ReviewCtx, ReviewDecision, ReviewItem, ReviewNeeds,
-    ReviewSubject, Submission, Timestamp,
+    Assignee, Campaign, CampaignId, EntitlementRef, Event, GrantId, ItemCtx, ItemOpened,
+    ItemStatus, Name, Occurrence, Recorded, RequestId, ReviewCtx, ReviewDecision, ReviewItem,
+    ReviewNeeds, ReviewSubject, Submission, Timestamp,
 };
 
 use super::project::Projector;
@@ -18,6 +18,11 @@ const LIVE: &str = "('pending', 'active')";
 
 fn name(what: &str, text: &str) -> DbResult<Name> {
     Name::parse(text).map_err(|e| corrupt(what, e))
+}
+
+/// Column `i` as text, borrowed from the row.
+fn text<'r>(r: &'r Row<'_>, i: usize, what: &str) -> DbResult<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| corrupt(what, e))
 }
 
 // ---- projection ------------------------------------------------------------------
@@ -47,19 +52,19 @@ pub fn project(conn: &Connection, rec: &Recorded) -> DbResult<()> {
             ])?;
         }
         Event::ReviewItemsOpened { campaign, items } => {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO review_items (campaign, item, grant_id, reviewer, basis, status, opened_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-            )?;
-            for i in items {
-                stmt.execute(params![
-                    campaign.as_str(),
-                    i.item,
-                    i.grant.as_str(),
-                    i.reviewer.to_string(),
-                    i.basis,
-                    rec.seq as i64,
-                ])?;
+            // Many rows per statement: a launch opens an item per live grant in one
+            // transaction, and a statement's own cost (cursors opened and closed) is
+            // then paid once per `ITEMS_PER_STATEMENT` rows instead of once per row.
+            let mut chunks = items.chunks_exact(ITEMS_PER_STATEMENT);
+            let mut many = conn.prepare_cached(&insert_items_sql(ITEMS_PER_STATEMENT))?;
+            for chunk in chunks.by_ref() {
+                bind_items(&mut many, campaign, rec.seq, chunk)?;
+                many.raw_execute()?;
+            }
+            let mut one = conn.prepare_cached(&insert_items_sql(1))?;
+            for i in chunks.remainder() {
+                bind_items(&mut one, campaign, rec.seq, std::slice::from_ref(i))?;
+                one.raw_execute()?;
             }
         }
         Event::ReviewDecided {
@@ -215,6 +220,42 @@ pub fn project(conn: &Connection, rec: &Recorded) -> DbResult<()> {
     Ok(())
 }
 
+/// Review items inserted by one statement when a launch opens them.
+const ITEMS_PER_STATEMENT: usize = 100;
+
+/// `INSERT` of `rows` open items: `?1` the campaign, `?2` the opening entry, then four
+/// parameters per item (see [`bind_items`]).
+fn insert_items_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|k| {
+            let p = 3 + 4 * k;
+            format!("(?1, ?{p}, ?{}, ?{}, ?{}, 'open', ?2)", p + 1, p + 2, p + 3)
+        })
+        .collect();
+    format!(
+        "INSERT INTO review_items (campaign, item, grant_id, reviewer, basis, status, opened_seq) VALUES {}",
+        values.join(", ")
+    )
+}
+
+fn bind_items(
+    stmt: &mut rusqlite::Statement<'_>,
+    campaign: &CampaignId,
+    seq: u64,
+    items: &[ItemOpened],
+) -> DbResult<()> {
+    stmt.raw_bind_parameter(1, campaign.as_str())?;
+    stmt.raw_bind_parameter(2, seq as i64)?;
+    for (k, i) in items.iter().enumerate() {
+        let p = 3 + 4 * k;
+        stmt.raw_bind_parameter(p, i.item)?;
+        stmt.raw_bind_parameter(p + 1, i.grant.as_str())?;
+        stmt.raw_bind_parameter(p + 2, i.reviewer.to_string())?;
+        stmt.raw_bind_parameter(p + 3, i.basis.as_str())?;
+    }
+    Ok(())
+}
+
 // ---- loading -----------------------------------------------------------------------
 
 const CAMPAIGN_COLUMNS: &str =
@@ -255,52 +296,48 @@ pub fn load_campaigns(conn: &Connection, open_only: bool) -> DbResult<Vec<Campai
     Ok(out)
 }
 
-/// The approvers of each request, by request id.
-fn approvers_of(
-    conn: &Connection,
-    sql_where: &str,
-    p: impl rusqlite::Params,
-) -> DbResult<HashMap<String, Vec<Name>>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT s.request_id, s.approver FROM request_steps s JOIN grants g ON g.request_id = s.request_id \
-         WHERE s.decision = 'approve' AND {sql_where}"
-    ))?;
-    let mut rows = stmt.query(p)?;
-    let mut out: HashMap<String, Vec<Name>> = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let approver = name("approver", &r.get::<_, String>(1)?)?;
-        out.entry(r.get(0)?).or_default().push(approver);
-    }
-    Ok(out)
-}
-
 /// Live grants with who asked for and approved them: all of them, or one
 /// beneficiary's (separate statements, so that one uses the beneficiary index).
+///
+/// One pass over the live grants: each row brings its request's requester and
+/// approvers (`group_concat`, in no particular order: they are only checked for
+/// independence; a name cannot hold a comma). A launch reads every live grant inside
+/// the writer's transaction, so there is no second pass over the grants and no map of
+/// approvers by request.
 fn subjects(conn: &Connection, beneficiary: Option<&Name>) -> DbResult<Vec<ReviewSubject>> {
     let filter = match beneficiary {
         Some(_) => format!("g.beneficiary = ?1 AND g.status IN {LIVE}"),
         None => format!("g.status IN {LIVE} AND ?1 IS NULL"),
     };
-    let b = beneficiary.map(Name::as_str);
-    let mut approvers = approvers_of(conn, &filter, params![b])?;
     let mut stmt = conn.prepare(&format!(
-        "SELECT g.id, g.request_id, g.beneficiary, g.entitlement, g.review_by, r.requester \
+        "SELECT g.id, g.request_id, g.beneficiary, g.entitlement, g.review_by, r.requester, \
+         (SELECT group_concat(s.approver, ',') FROM request_steps s \
+          WHERE s.request_id = g.request_id AND s.decision = 'approve') \
          FROM grants g JOIN requests r ON r.id = g.request_id WHERE {filter}"
     ))?;
-    let mut rows = stmt.query(params![b])?;
+    let mut rows = stmt.query(params![beneficiary.map(Name::as_str)])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        let request: String = r.get(1)?;
+        let approvers = match r
+            .get_ref(6)?
+            .as_str_or_null()
+            .map_err(|e| corrupt("request", e))?
+        {
+            Some(list) => list
+                .split(',')
+                .map(|a| name("approver", a))
+                .collect::<DbResult<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let text = |i| text(r, i, "grant");
         out.push(ReviewSubject {
-            grant: GrantId::parse(&id).map_err(|e| corrupt("grant", e))?,
-            approvers: approvers.remove(&request).unwrap_or_default(),
-            request: RequestId::parse(&request).map_err(|e| corrupt("grant", e))?,
-            beneficiary: name("grant", &r.get::<_, String>(2)?)?,
-            entitlement: EntitlementRef::parse(&r.get::<_, String>(3)?)
-                .map_err(|e| corrupt("grant", e))?,
+            grant: GrantId::parse(text(0)?).map_err(|e| corrupt("grant", e))?,
+            request: RequestId::parse(text(1)?).map_err(|e| corrupt("grant", e))?,
+            beneficiary: name("grant", text(2)?)?,
+            entitlement: EntitlementRef::parse(text(3)?).map_err(|e| corrupt("grant", e))?,
             review_by: Timestamp(r.get(4)?),
-            requester: name("request", &r.get::<_, String>(5)?)?,
+            requester: name("request", text(5)?)?,
+            approvers,
         });
     }
     Ok(out)
