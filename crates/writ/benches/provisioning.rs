@@ -22,6 +22,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{env_num, memory, reset_peak};
+
 #[path = "../../writ-connect/tests/peers/postgres.rs"]
 mod pg_peer;
 #[path = "../../writ-connect/tests/peers/slapd.rs"]
@@ -71,29 +74,6 @@ fn member_dn(account: &str) -> String {
 /// room for 100,000 `member` values).
 fn slapd_started() -> slapd::Slapd {
     slapd::Slapd::start()
-}
-
-// ---------------------------------------------------------------------------------
-// Peak memory
-
-/// `VmHWM` and `VmRSS` of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
-/// Resets `VmHWM` to the current RSS (Linux `clear_refs` 5), so the next reading is
-/// the peak of what follows; `false` when the kernel refuses.
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 // ---------------------------------------------------------------------------------
@@ -835,13 +815,6 @@ async fn reconcile_bench(memberships: usize, groups: usize, drift: usize) -> Rec
 }
 
 // ---------------------------------------------------------------------------------
-
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `WRIT_BENCH_SMALL=1`: a quick run (N = 200, 5,000 memberships, one repeat).
 /// Development aids: `WRIT_BENCH_ONLY=ldap,pg,defaults,reconcile` (a subset),

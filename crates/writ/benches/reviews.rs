@@ -44,6 +44,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{env_num, memory, reset_peak, status_field};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -103,33 +106,6 @@ fn entitlement_ref(j: usize) -> String {
 
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-// ---------------------------------------------------------------------------------
-// Peak memory
-
-/// `VmHWM` and `VmRSS` of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    (
-        status_field(&status, "VmHWM:"),
-        status_field(&status, "VmRSS:"),
-    )
-}
-
-fn status_field(status: &str, key: &str) -> f64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Resets `VmHWM` to the current RSS (Linux `clear_refs` 5), so the next reading is
-/// the peak of what follows; `false` when the kernel refuses.
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Samples `VmRSS` every 5 ms on its own thread: when the peak came, and a check on
@@ -628,13 +604,6 @@ async fn seed(dir: &Path, people: usize) -> (Duration, Duration) {
     let stats = store.stats().await.unwrap();
     assert_eq!(count(&stats.grants_by_status, "active"), n as u64);
     (org_setup, grant_setup)
-}
-
-fn env_num(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// `WRIT_BENCH_GRANTS` (default 1,000,000; rounded down to a multiple of 100), or
