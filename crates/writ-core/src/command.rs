@@ -93,6 +93,9 @@ pub enum Command {
         duration: DurationSpec,
         kind: RequestKind,
         constraints: Option<Constraints>,
+        /// Why a separation-of-duties exception is needed, when the request completes
+        /// a toxic combination whose rule allows one.
+        sod_exception: Option<Justification>,
     },
     Decide {
         request: RequestId,
@@ -125,10 +128,16 @@ pub enum Command {
         attempts: u32,
         error: String,
     },
-    /// An admin sends a dead-lettered job back to the worker.
+    /// An admin sends a dead-lettered or held job back to the worker.
     RetryProvisioning {
         grant: GrantId,
         action: JobAction,
+    },
+    /// The provisioning worker asks, just before provisioning, whether every approver
+    /// of the grant's request still has authority.
+    RecheckAuthority {
+        grant: GrantId,
+        request: RequestId,
     },
     /// The NHI's owner has had a new credential set in the target (the server made
     /// it and shows it once); only its fingerprint reaches the ledger.
@@ -200,6 +209,11 @@ impl Command {
         match self {
             Command::Decide { request, .. } | Command::Cancel { request, .. } => Needs {
                 request: Some(request.clone()),
+                ..Needs::default()
+            },
+            Command::RecheckAuthority { grant, request } => Needs {
+                request: Some(request.clone()),
+                grant: Some(grant.clone()),
                 ..Needs::default()
             },
             Command::RevokeGrant { grant, .. }
@@ -286,6 +300,7 @@ impl Command {
             Command::ConfirmProvisioning { .. } => "confirm_provisioning",
             Command::FailProvisioning { .. } => "fail_provisioning",
             Command::RetryProvisioning { .. } => "retry_provisioning",
+            Command::RecheckAuthority { .. } => "recheck_authority",
             Command::RecordDrift { .. } => "record_drift",
             Command::IssueCredential { .. } => "issue_credential",
             Command::NoteRotationDue { .. } => "note_rotation_due",

@@ -2,19 +2,23 @@
 
 use std::collections::BTreeSet;
 
+use crate::authority::Authority;
 use crate::catalog::EntitlementKind;
 use crate::command::{Actor, Command};
-use crate::eligibility::{StepEligibility, step_eligibility};
-use crate::event::Event;
+use crate::eligibility::{Rules, Standing, StepEligibility, standing, step_eligibility};
+use crate::event::{Event, LostAuthority};
 use crate::grant::{Grant, GrantStatus, JobAction, Receipt};
 use crate::identity::{Identity, IdentityKind, Role};
 use crate::ids::{GrantId, IdGen, RequestId, TokenId};
 use crate::names::Name;
+use crate::names::{EntitlementRef, Justification};
 use crate::org::Org;
 use crate::policy::ApprovalPolicy;
+use crate::policy::StepRole;
 use crate::refusal::Refusal;
-use crate::request::{Decision, Request, RequestKind, RequestStatus, Submission};
+use crate::request::{Decision, Request, RequestKind, RequestStatus, SodException, Submission};
 use crate::review::{self, ReviewCtx};
+use crate::time::DurationSpec;
 use crate::time::Timestamp;
 use crate::token::Token;
 
@@ -25,6 +29,15 @@ pub struct PairState<'a> {
     pub active_grant: Option<&'a Grant>,
 }
 
+/// An entitlement a beneficiary holds or has asked for: what separation of duties
+/// counts. The store loads these only when a toxic rule names the entitlement asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holding {
+    pub entitlement: EntitlementRef,
+    /// `grant g_…` or `request req_…`.
+    pub held_as: String,
+}
+
 /// Everything `decide` may look at. The store fills it; `decide` reads nothing else.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx<'a> {
@@ -32,6 +45,8 @@ pub struct Ctx<'a> {
     pub policy: &'a ApprovalPolicy,
     /// `policy.version()`, computed once by the caller.
     pub policy_version: &'a str,
+    /// The policy's Cedar set, compiled once by the caller.
+    pub authority: &'a Authority,
     /// The version of the last `PolicyActivated` event, if any.
     pub active_policy_version: Option<&'a str>,
     pub now: Timestamp,
@@ -44,6 +59,18 @@ pub struct Ctx<'a> {
     pub provisioned_systems: &'a BTreeSet<Name>,
     /// What a review command needs (empty for every other command).
     pub review: &'a ReviewCtx,
+    /// The beneficiary's live grants and pending requests, for separation of duties
+    /// (empty unless a submission's entitlement is in a toxic rule).
+    pub holdings: &'a [Holding],
+}
+
+impl<'a> Ctx<'a> {
+    pub fn rules(&self) -> Rules<'a> {
+        Rules {
+            policy: self.policy,
+            authority: self.authority,
+        }
+    }
 }
 
 /// The shortest access Writ grants, in seconds: shorter requests are typos.
@@ -228,6 +255,7 @@ pub fn decide(
             duration,
             kind,
             constraints,
+            sod_exception,
         } => {
             let requester = writer(ctx, actor)?;
             if !requester.is_human() {
@@ -290,12 +318,22 @@ pub fn decide(
                     ),
                 ));
             }
-            let (max, why) = match rule.max_duration {
+            let (mut max, mut why) = match rule.max_duration {
                 Some(tier_max) if tier_max < ent.max_duration => {
                     (tier_max, format!("the {} tier's limit", ent.risk))
                 }
                 _ => (ent.max_duration, format!("the limit of `{entitlement}`")),
             };
+            let sod = separation_of_duties(ctx, beneficiary, entitlement, sod_exception.as_ref())?;
+            if let Some((exception, exception_max)) = &sod
+                && *exception_max < max
+            {
+                max = *exception_max;
+                why = format!(
+                    "the limit of an exception to separation-of-duties rule `{}`",
+                    exception.rule
+                );
+            }
             if *duration > max {
                 return Err(Refusal::invalid(
                     "duration-too-long",
@@ -358,9 +396,16 @@ pub fn decide(
                 kind: *kind,
                 renews,
                 constraints,
-                steps: rule.steps.clone(),
+                steps: {
+                    let mut steps = ctx.policy.steps_for(ent).to_vec();
+                    if sod.is_some() {
+                        steps.push(StepRole::SodException);
+                    }
+                    steps
+                },
                 policy_version: ctx.policy_version.to_owned(),
                 submitted_at: ctx.now,
+                sod_exception: sod.map(|(e, _)| e),
             };
             let digest = submission
                 .digest()
@@ -591,12 +636,16 @@ pub fn decide(
                 }
             }])
         }
+        Command::RecheckAuthority { grant, request } => {
+            recheck_authority(ctx, actor, grant, request)
+        }
         Command::RetryProvisioning { grant, action } => {
             require_admin(ctx, actor)?;
             let g = ctx.grant.ok_or_else(|| {
                 Refusal::not_found("unknown-grant", format!("no grant `{grant}`"))
             })?;
-            if g.failed != Some(*action) {
+            let held = g.held.is_some() && *action == JobAction::Provision;
+            if g.failed != Some(*action) && !held {
                 return Err(Refusal::conflict(
                     "job-not-failed",
                     format!(
@@ -611,6 +660,65 @@ pub fn decide(
             }])
         }
     }
+}
+
+/// Judges every approver of the grant's request again, with the function decisions
+/// use, under the policy in force: a grant whose approver lost authority since is
+/// held, not provisioned.
+fn recheck_authority(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    grant: &GrantId,
+    request: &RequestId,
+) -> Result<Vec<Event>, Refusal> {
+    let g = provisioned_grant(ctx, actor, grant)?;
+    let r = ctx
+        .request
+        .filter(|r| r.id() == request && r.grant.as_ref() == Some(grant))
+        .ok_or_else(|| {
+            Refusal::invalid(
+                "wrong-request",
+                format!("grant `{grant}` was not created by request `{request}`"),
+            )
+        })?;
+    if g.open_job() != Some(JobAction::Provision) {
+        return Err(Refusal::conflict(
+            "not-awaiting-provisioning",
+            format!("grant `{grant}` is not waiting to be provisioned"),
+        ));
+    }
+    let mut lost = Vec::new();
+    for step in &r.steps {
+        let Some(d) = step
+            .decision
+            .as_ref()
+            .filter(|d| d.decision == Decision::Approve)
+        else {
+            continue;
+        };
+        let why = match standing(ctx.org, ctx.rules(), r, step.index, &d.approver, ctx.now) {
+            Standing::Eligible(_) => continue,
+            Standing::Excluded(why) => why,
+            Standing::NotPermitted(forbid) if forbid.is_empty() => {
+                "no longer has authority: no policy in force permits them".to_owned()
+            }
+            Standing::NotPermitted(forbid) => format!(
+                "no longer has authority: forbidden by {}",
+                forbid.join(", ")
+            ),
+            Standing::Failed(e) => format!("could not be judged (fail closed): {e}"),
+        };
+        lost.push(LostAuthority {
+            step: step.index,
+            approver: d.approver.clone(),
+            why,
+        });
+    }
+    Ok(vec![Event::AuthorityRechecked {
+        grant: grant.clone(),
+        policy_version: ctx.policy_version.to_owned(),
+        lost,
+    }])
 }
 
 /// The grant a provisioning worker reports on: only Writ itself reports, and only on
@@ -745,9 +853,11 @@ fn confirm_provisioning(
         // The access can be confirmed even after the grant was revoked: the target
         // holds it until the deprovision job, queued behind this one, removes it.
         JobAction::Provision => {
+            // A held grant waits for nothing: its approvers lost authority.
             let waiting = g.provisioned_at.is_none()
                 && g.deprovisioned_at.is_none()
-                && g.failed != Some(JobAction::Provision);
+                && g.failed != Some(JobAction::Provision)
+                && g.held.is_none();
             if !waiting {
                 return Err(Refusal::conflict(
                     "no-open-job",
@@ -822,13 +932,9 @@ fn decide_step(
             ),
         ));
     }
-    let eligible_for = |e: &StepEligibility| {
-        e.eligible
-            .iter()
-            .find(|c| c.identity == approver.name)
-            .map(|c| c.basis.clone())
-    };
-    let (index, role, basis) = match step {
+    let rules = ctx.rules();
+    let stand = |i: u32| standing(ctx.org, rules, r, i, &approver.name, ctx.now);
+    let (index, role, candidate) = match step {
         Some(i) => {
             let st = r.steps.iter().find(|st| st.index == i).ok_or_else(|| {
                 Refusal::invalid(
@@ -845,26 +951,33 @@ fn decide_step(
                     ),
                 ));
             }
-            let e = step_eligibility(ctx.org, ctx.policy, r, i, ctx.now);
-            let basis =
-                eligible_for(&e).ok_or_else(|| not_eligible(&approver.name, request, &[e]))?;
-            (i, st.role.clone(), basis)
+            match stand(i) {
+                Standing::Eligible(c) => (i, st.role.clone(), c),
+                Standing::Failed(e) => return Err(evaluation_failed(request, i, &e)),
+                _ => {
+                    let e = step_eligibility(ctx.org, rules, r, i, ctx.now);
+                    return Err(not_eligible(&approver.name, request, &[e]));
+                }
+            }
         }
         None => {
-            let open: Vec<StepEligibility> = r
-                .undecided_steps()
-                .map(|st| step_eligibility(ctx.org, ctx.policy, r, st.index, ctx.now))
-                .collect();
-            match open
-                .iter()
-                .find_map(|e| eligible_for(e).map(|b| (e.index, e.role.clone(), b)))
-            {
+            let mut found = None;
+            for st in r.undecided_steps() {
+                match stand(st.index) {
+                    Standing::Eligible(c) => {
+                        found = Some((st.index, st.role.clone(), c));
+                        break;
+                    }
+                    Standing::Failed(e) => return Err(evaluation_failed(request, st.index, &e)),
+                    _ => {}
+                }
+            }
+            match found {
                 Some(found) => found,
                 None => {
                     // Someone else took the step this approver could have decided.
                     for st in r.steps.iter().filter(|st| st.decision.is_some()) {
-                        let e = step_eligibility(ctx.org, ctx.policy, r, st.index, ctx.now);
-                        if let (Some(_), Some(d)) = (eligible_for(&e), &st.decision) {
+                        if let (Standing::Eligible(_), Some(d)) = (stand(st.index), &st.decision) {
                             return Err(Refusal::conflict(
                                 "step-decided",
                                 format!(
@@ -874,6 +987,10 @@ fn decide_step(
                             ));
                         }
                     }
+                    let open: Vec<StepEligibility> = r
+                        .undecided_steps()
+                        .map(|st| step_eligibility(ctx.org, rules, r, st.index, ctx.now))
+                        .collect();
                     return Err(not_eligible(&approver.name, request, &open));
                 }
             }
@@ -931,9 +1048,10 @@ fn decide_step(
         approver: approver.name.clone(),
         decision,
         comment,
-        basis,
+        basis: candidate.basis,
         policy_version: ctx.policy_version.to_owned(),
         request_digest: r.digest.clone(),
+        authority: Some(candidate.authority),
     }];
     match decision {
         Decision::Deny => events.push(Event::RequestDenied {
@@ -978,6 +1096,94 @@ fn decide_step(
         }
     }
     Ok(events)
+}
+
+/// The shortest exception justification, whatever the policy's minimum.
+const MIN_EXCEPTION_JUSTIFICATION: usize = 20;
+
+/// Separation of duties: a request that would give `beneficiary` both entitlements of
+/// a toxic rule (live grants and pending requests count) is refused, or, where the
+/// rule allows an exception and one is asked for with a reason, goes ahead as an
+/// exception (with its own limit on duration; the caller adds the security step).
+fn separation_of_duties(
+    ctx: &Ctx<'_>,
+    beneficiary: &Name,
+    entitlement: &EntitlementRef,
+    asked: Option<&Justification>,
+) -> Result<Option<(SodException, DurationSpec)>, Refusal> {
+    let mut exceptional = None;
+    for rule in &ctx.policy.toxic {
+        let Some(other) = rule.partner(entitlement) else {
+            continue;
+        };
+        let Some(held) = ctx.holdings.iter().find(|h| &h.entitlement == other) else {
+            continue;
+        };
+        if !rule.exception {
+            return Err(Refusal::forbidden(
+                "separation-of-duties",
+                format!(
+                    "`{beneficiary}` holds `{other}` ({}); separation-of-duties rule `{}` forbids also holding `{entitlement}`, with no exception",
+                    held.held_as, rule.name
+                ),
+            ));
+        }
+        exceptional.get_or_insert((rule, other, held));
+    }
+    let Some((rule, other, held)) = exceptional else {
+        return match asked {
+            Some(_) => Err(Refusal::invalid(
+                "no-sod-conflict",
+                format!(
+                    "`{entitlement}` completes no toxic combination for `{beneficiary}`; submit it without an exception"
+                ),
+            )),
+            None => Ok(None),
+        };
+    };
+    let Some(reason) = asked else {
+        return Err(Refusal::forbidden(
+            "sod-exception-required",
+            format!(
+                "`{beneficiary}` holds `{other}` ({}), which with `{entitlement}` is toxic combination `{}`. The rule allows an exception: submit again with an exception justification; the request then needs an extra security step and lasts at most {}",
+                held.held_as,
+                rule.name,
+                rule.exception_max()
+            ),
+        ));
+    };
+    let min = ctx
+        .policy
+        .min_justification
+        .max(MIN_EXCEPTION_JUSTIFICATION);
+    if reason.chars() < min {
+        return Err(Refusal::invalid(
+            "exception-justification-too-short",
+            format!(
+                "an exception justification must be at least {min} characters, got {}",
+                reason.chars()
+            ),
+        ));
+    }
+    Ok(Some((
+        SodException {
+            rule: rule.name.clone(),
+            conflicts_with: other.clone(),
+            held_as: held.held_as.clone(),
+            justification: reason.clone(),
+        },
+        rule.exception_max(),
+    )))
+}
+
+/// Fail closed: a policy evaluation that errs refuses, with its diagnostics.
+fn evaluation_failed(request: &RequestId, step: u32, diagnostics: &str) -> Refusal {
+    Refusal::forbidden(
+        "policy-evaluation-failed",
+        format!(
+            "the approval policy could not be evaluated for step {step} of `{request}`, so nothing is allowed: {diagnostics}"
+        ),
+    )
 }
 
 fn not_eligible(who: &Name, request: &RequestId, steps: &[StepEligibility]) -> Refusal {
@@ -1088,6 +1294,7 @@ fn activate_policy(
     Ok(vec![Event::PolicyActivated {
         version,
         policy: policy.clone(),
+        previous: ctx.active_policy_version.map(str::to_owned),
     }])
 }
 

@@ -1,25 +1,29 @@
-//! Who may decide a step, and why: evaluated against the organisation as it is now.
+//! Who may decide a step, and why: the Cedar policies in force, evaluated against the
+//! organisation as it is now, then the rules no policy can change.
 //!
-//! The same function answers `writ request show` and judges a decision, so what a
-//! person is shown is exactly what is enforced.
+//! The same function answers `writ request show`, judges a decision and checks the
+//! approvers again before provisioning, so what is shown is exactly what is enforced.
 
 use serde::Serialize;
 
-use crate::identity::{IdentityKind, Role};
+use crate::authority::{Action, Authority, Scene, StepQuery, Verdict};
+use crate::identity::Role;
 use crate::names::Name;
 use crate::org::Org;
 use crate::policy::{ApprovalPolicy, StepRole};
-use crate::request::Request;
+use crate::request::{Request, StepAuthority};
 use crate::time::Timestamp;
 
-/// An identity that may decide a step, with the fact that makes it so.
+/// An identity that may decide a step, with the policies and facts that make it so.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Candidate {
     pub identity: Name,
+    /// The facts and policies in words: what a decision by this identity records.
     pub basis: String,
+    pub authority: StepAuthority,
 }
 
-/// An identity the role points at who may not decide, with the rule that excludes it.
+/// An identity a policy permits who may not decide, with the rule that excludes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Excluded {
     pub identity: Name,
@@ -32,61 +36,238 @@ pub struct StepEligibility {
     pub role: StepRole,
     pub eligible: Vec<Candidate>,
     pub excluded: Vec<Excluded>,
-    /// Set when the role points at nobody (for example a beneficiary without a manager).
+    /// Set when nobody is eligible, saying why (for example a beneficiary without a
+    /// manager, or a policy evaluation that failed).
     pub note: Option<String>,
 }
 
-/// Eligibility for every undecided step of `request`.
+/// Where one identity stands for one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Eligible(Candidate),
+    /// A policy permits them, but a rule policy cannot change excludes them.
+    Excluded(String),
+    /// No policy permits them (or one forbids it: its ids).
+    NotPermitted(Vec<String>),
+    /// The evaluation failed: a refusal, with the diagnostics.
+    Failed(String),
+}
+
+/// The policy in force, as eligibility reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    pub policy: &'a ApprovalPolicy,
+    pub authority: &'a Authority,
+}
+
+/// Eligibility for every undecided step of `request`: every person in the
+/// organisation is asked about, so what is shown is exactly what is enforced.
 pub fn eligibility(
     org: &Org,
-    policy: &ApprovalPolicy,
+    rules: Rules<'_>,
     request: &Request,
     now: Timestamp,
 ) -> Vec<StepEligibility> {
+    let people: Vec<&Name> = org
+        .identities
+        .values()
+        .filter(|i| i.is_human())
+        .map(|i| &i.name)
+        .collect();
+    let scene = Scene::new(
+        rules.authority,
+        org,
+        &request.submission,
+        people.iter().copied(),
+    );
     request
         .undecided_steps()
-        .map(|s| step_eligibility(org, policy, request, s.index, now))
+        .map(|s| over(org, rules, request, s.index, &scene, &people, now))
         .collect()
 }
 
 /// Eligibility for step `index` of `request`.
 pub fn step_eligibility(
     org: &Org,
-    policy: &ApprovalPolicy,
+    rules: Rules<'_>,
     request: &Request,
     index: u32,
     now: Timestamp,
 ) -> StepEligibility {
-    let role = request
+    let people: Vec<&Name> = org
+        .identities
+        .values()
+        .filter(|i| i.is_human())
+        .map(|i| &i.name)
+        .collect();
+    let scene = Scene::new(
+        rules.authority,
+        org,
+        &request.submission,
+        people.iter().copied(),
+    );
+    over(org, rules, request, index, &scene, &people, now)
+}
+
+fn over(
+    org: &Org,
+    rules: Rules<'_>,
+    request: &Request,
+    index: u32,
+    scene: &Result<Scene, String>,
+    people: &[&Name],
+    now: Timestamp,
+) -> StepEligibility {
+    let role = role_of(request, index);
+    let mut out = StepEligibility {
+        index,
+        role: role.clone(),
+        eligible: Vec::new(),
+        excluded: Vec::new(),
+        note: None,
+    };
+    let scene = match scene {
+        Ok(s) => s,
+        Err(e) => {
+            out.note = Some(format!("policy evaluation failed: {e}"));
+            return out;
+        }
+    };
+    let mut failures = Vec::new();
+    for who in people {
+        match judge(org, rules, request, index, who, scene, now) {
+            Standing::Eligible(c) => out.eligible.push(c),
+            Standing::Excluded(why) => out.excluded.push(Excluded {
+                identity: (*who).clone(),
+                why,
+            }),
+            Standing::NotPermitted(_) => {}
+            Standing::Failed(e) => failures.push(format!("`{who}`: {e}")),
+        }
+    }
+    if out.eligible.is_empty() {
+        out.note = Some(if failures.is_empty() {
+            nobody(org, rules.policy, request, &role)
+        } else {
+            format!("policy evaluation failed: {}", failures.join("; "))
+        });
+    }
+    out
+}
+
+/// Where `who` stands for step `index` of `request`: the function every decision,
+/// every display and the check before provisioning use.
+pub fn standing(
+    org: &Org,
+    rules: Rules<'_>,
+    request: &Request,
+    index: u32,
+    who: &Name,
+    now: Timestamp,
+) -> Standing {
+    match Scene::new(rules.authority, org, &request.submission, [who]) {
+        Ok(scene) => judge(org, rules, request, index, who, &scene, now),
+        Err(e) => Standing::Failed(e),
+    }
+}
+
+fn judge(
+    org: &Org,
+    rules: Rules<'_>,
+    request: &Request,
+    index: u32,
+    who: &Name,
+    scene: &Scene,
+    now: Timestamp,
+) -> Standing {
+    let role = role_of(request, index);
+    let group = step_group(rules.policy, &role);
+    let step = request.steps.iter().find(|s| s.index == index);
+    let query = StepQuery {
+        role: &role,
+        index,
+        group,
+        escalated: step.is_some_and(|s| s.escalated),
+    };
+    let policies = match rules
+        .authority
+        .evaluate(scene, Action::Decide, who, Some(&query))
+    {
+        Verdict::Allow { policies } => policies,
+        Verdict::Deny { forbidden_by } => return Standing::NotPermitted(forbidden_by),
+        Verdict::Error(e) => return Standing::Failed(e),
+    };
+    if let Some(why) = exclusion(org, request, index, who) {
+        return Standing::Excluded(why);
+    }
+    let facts = rules
+        .authority
+        .facts(org, &request.submission, who, group, &policies);
+    let basis = rules.authority.basis(&facts, &policies, now);
+    Standing::Eligible(Candidate {
+        identity: who.clone(),
+        basis,
+        authority: StepAuthority { policies, facts },
+    })
+}
+
+fn role_of(request: &Request, index: u32) -> StepRole {
+    request
         .steps
         .iter()
         .find(|s| s.index == index)
         .map(|s| s.role.clone())
-        .unwrap_or(StepRole::Manager);
-    let (raw, mut excluded, note) = role_candidates(org, policy, request, &role, now);
-    let mut eligible = Vec::new();
-    for c in raw {
-        if eligible
-            .iter()
-            .any(|e: &Candidate| e.identity == c.identity)
-            || excluded.iter().any(|e: &Excluded| e.identity == c.identity)
-        {
-            continue;
-        }
-        match exclusion(org, request, index, &c.identity) {
-            Some(why) => excluded.push(Excluded {
-                identity: c.identity,
-                why,
-            }),
-            None => eligible.push(c),
-        }
+        .unwrap_or(StepRole::Manager)
+}
+
+/// The group a security or group step names.
+pub fn step_group<'a>(policy: &'a ApprovalPolicy, role: &'a StepRole) -> Option<&'a str> {
+    match role {
+        StepRole::Security | StepRole::SodException => Some(policy.security_group.as_str()),
+        StepRole::Group(g) => Some(g.as_str()),
+        _ => None,
     }
-    StepEligibility {
-        index,
-        role,
-        eligible,
-        excluded,
-        note,
+}
+
+/// Why nobody is eligible, when the organisation data says.
+fn nobody(org: &Org, policy: &ApprovalPolicy, request: &Request, role: &StepRole) -> String {
+    let s = &request.submission;
+    let b = org.identity(&s.beneficiary);
+    match role {
+        StepRole::Manager => match b {
+            None => format!(
+                "beneficiary `{}` is not in the organisation data",
+                s.beneficiary
+            ),
+            Some(b) if b.manager().is_none() && b.owner().is_none() => {
+                format!("`{}` has no manager on record", b.name)
+            }
+            Some(b) => match b.manager().or(b.owner()) {
+                Some(m)
+                    if m == &s.requester && org.identity(m).and_then(|i| i.manager()).is_none() =>
+                {
+                    format!(
+                        "`{m}` is the requester and leads `{}`, and has no manager on record for a skip-level decision",
+                        b.name
+                    )
+                }
+                _ => "no policy makes anyone eligible for this step".into(),
+            },
+        },
+        StepRole::SystemOwner | StepRole::EntitlementOwner
+            if org.system(&s.entitlement.system).is_none() =>
+        {
+            format!("system `{}` is not in the catalogue", s.entitlement.system)
+        }
+        StepRole::Security | StepRole::Group(_) | StepRole::SodException => {
+            let g = step_group(policy, role).unwrap_or_default();
+            if org.members_of(g).next().is_none() {
+                format!("group `{g}` has no members")
+            } else {
+                format!("no member of group `{g}` may decide it")
+            }
+        }
+        _ => "no policy makes anyone eligible for this step".into(),
     }
 }
 
@@ -121,113 +302,4 @@ fn exclusion(org: &Org, request: &Request, index: u32, who: &Name) -> Option<Str
         ));
     }
     None
-}
-
-type Raw = (Vec<Candidate>, Vec<Excluded>, Option<String>);
-
-fn role_candidates(
-    org: &Org,
-    policy: &ApprovalPolicy,
-    request: &Request,
-    role: &StepRole,
-    now: Timestamp,
-) -> Raw {
-    let s = &request.submission;
-    let at = now.to_rfc3339();
-    let mut out = Vec::new();
-    let mut excluded = Vec::new();
-    let mut note = None;
-    match role {
-        StepRole::Manager => {
-            let Some(b) = org.identity(&s.beneficiary) else {
-                return (
-                    out,
-                    excluded,
-                    Some(format!(
-                        "beneficiary `{}` is not in the organisation data",
-                        s.beneficiary
-                    )),
-                );
-            };
-            let (first, relation) = match &b.kind {
-                IdentityKind::Human(h) => (h.manager.clone(), format!("manager of `{}`", b.name)),
-                IdentityKind::Nhi(n) => {
-                    (Some(n.owner.clone()), format!("owner of NHI `{}`", b.name))
-                }
-            };
-            match first {
-                None => note = Some(format!("`{}` has no manager on record", b.name)),
-                Some(m) if m == s.requester => {
-                    excluded.push(Excluded {
-                        identity: m.clone(),
-                        why: "is the requester".into(),
-                    });
-                    match org.identity(&m).and_then(|i| i.manager().cloned()) {
-                        Some(mm) => out.push(Candidate {
-                            identity: mm,
-                            basis: format!(
-                                "manager of `{m}`, who is the requester and {relation} (skip-level), per organisation data at {at}"
-                            ),
-                        }),
-                        None => {
-                            note = Some(format!(
-                                "`{m}` is the requester and {relation}, and has no manager on record for a skip-level decision"
-                            ))
-                        }
-                    }
-                }
-                Some(m) => out.push(Candidate {
-                    identity: m,
-                    basis: format!("{relation}, per organisation data at {at}"),
-                }),
-            }
-        }
-        StepRole::SystemOwner => match org.system(&s.entitlement.system) {
-            Some(sys) => out.push(Candidate {
-                identity: sys.owner.clone(),
-                basis: format!("owner of system `{}`, per catalogue at {at}", sys.name),
-            }),
-            None => {
-                note = Some(format!(
-                    "system `{}` is not in the catalogue",
-                    s.entitlement.system
-                ))
-            }
-        },
-        StepRole::EntitlementOwner => {
-            let ent = org.entitlement(&s.entitlement);
-            match (ent.and_then(|e| e.owner.clone()), org.system(&s.entitlement.system)) {
-                (Some(owner), _) => out.push(Candidate {
-                    identity: owner,
-                    basis: format!("owner of entitlement `{}`, per catalogue at {at}", s.entitlement),
-                }),
-                (None, Some(sys)) => out.push(Candidate {
-                    identity: sys.owner.clone(),
-                    basis: format!(
-                        "owner of system `{}` (entitlement `{}` has no owner of its own), per catalogue at {at}",
-                        sys.name, s.entitlement
-                    ),
-                }),
-                (None, None) => {
-                    note = Some(format!("entitlement `{}` has no owner and its system is not in the catalogue", s.entitlement))
-                }
-            }
-        }
-        StepRole::Security | StepRole::Group(_) => {
-            let group = match role {
-                StepRole::Group(g) => g.as_str(),
-                _ => policy.security_group.as_str(),
-            };
-            for m in org.members_of(group) {
-                out.push(Candidate {
-                    identity: m.name.clone(),
-                    basis: format!("member of group `{group}`, per organisation data at {at}"),
-                });
-            }
-            if out.is_empty() {
-                note = Some(format!("group `{group}` has no members"));
-            }
-        }
-    }
-    (out, excluded, note)
 }

@@ -25,7 +25,7 @@ use crate::ids::{CampaignId, GrantId, RequestId, TokenId};
 use crate::names::{Comment, EntitlementRef, Name, Reason};
 use crate::personal::{self, Personal};
 use crate::policy::{ApprovalPolicy, StepRole};
-use crate::request::{Decision, Submission};
+use crate::request::{Decision, StepAuthority, Submission};
 use crate::review::{Assignee, CampaignSpec, ItemOpened, Occurrence, ReviewDecision};
 use crate::time::Timestamp;
 use crate::token::Token;
@@ -37,13 +37,25 @@ pub const CURRENT_ENCODING: u32 = 2;
 /// writes. Still read, so ledgers begun before version 2 stay verifiable.
 pub const PLAIN_ENCODING: u32 = 1;
 
+/// An approver who no longer has authority for the step they approved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LostAuthority {
+    pub step: u32,
+    pub approver: Name,
+    pub why: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
-    /// The approval policy in force from now on.
+    /// The approval policy in force from now on. The entry's actor is who changed it.
     PolicyActivated {
         version: String,
         policy: ApprovalPolicy,
+        /// The version it replaces (absent for the first, and before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
     },
     IdentityUpserted {
         identity: Identity,
@@ -75,6 +87,9 @@ pub enum Event {
         policy_version: String,
         /// The digest of the submission the approver saw and decided.
         request_digest: String,
+        /// The policies and facts the decision rested on (absent before Cedar).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        authority: Option<StepAuthority>,
     },
     RequestApproved {
         request: RequestId,
@@ -132,10 +147,19 @@ pub enum Event {
         attempts: u32,
         error: String,
     },
-    /// An admin sent a dead-lettered job back to the worker.
+    /// An admin sent a dead-lettered or held job back to the worker.
     ProvisioningRetried {
         grant: GrantId,
         action: JobAction,
+    },
+    /// Just before provisioning, every approver's authority was judged again, by the
+    /// same function as at decision time, under the policy in force. When one was
+    /// lost the grant is held, not provisioned.
+    AuthorityRechecked {
+        grant: GrantId,
+        policy_version: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lost: Vec<LostAuthority>,
     },
     /// A credential was set in the target for an NHI's grant and shown once to the
     /// NHI's owner. Only its fingerprint is recorded, never the secret.
@@ -261,6 +285,7 @@ impl Event {
             Event::GrantDeprovisioned { .. } => "grant_deprovisioned",
             Event::ProvisioningFailed { .. } => "provisioning_failed",
             Event::ProvisioningRetried { .. } => "provisioning_retried",
+            Event::AuthorityRechecked { .. } => "authority_rechecked",
             Event::DriftFound { .. } => "drift_found",
             Event::CredentialIssued { .. } => "credential_issued",
             Event::CredentialRevoked { .. } => "credential_revoked",
@@ -301,6 +326,7 @@ impl Event {
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. }
+            | Event::AuthorityRechecked { grant, .. }
             | Event::CredentialIssued { grant, .. }
             | Event::CredentialRevoked { grant, .. }
             | Event::CredentialRotationDue { grant, .. } => format!("grant:{grant}"),

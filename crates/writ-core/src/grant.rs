@@ -155,6 +155,9 @@ pub struct Grant {
     pub failed: Option<JobAction>,
     /// The fingerprint of the credential in force, for grants that issue one.
     pub credential: Option<String>,
+    /// Held, not provisioned: an approver lost their authority before provisioning.
+    /// Says who and why; an admin's retry checks again.
+    pub held: Option<String>,
 }
 
 impl Grant {
@@ -193,6 +196,7 @@ impl Grant {
                 deprovisioned_at: None,
                 failed: None,
                 credential: None,
+                held: None,
             }),
             _ => None,
         }
@@ -255,6 +259,17 @@ impl Grant {
             }
             Event::ProvisioningRetried { grant, .. } if grant == &self.id => {
                 self.failed = None;
+                self.held = None;
+                return;
+            }
+            Event::AuthorityRechecked { grant, lost, .. } if grant == &self.id => {
+                if !lost.is_empty() {
+                    let words: Vec<String> = lost
+                        .iter()
+                        .map(|l| format!("step {} approver `{}` {}", l.step, l.approver, l.why))
+                        .collect();
+                    self.held = Some(words.join("; "));
+                }
                 return;
             }
             Event::ReviewDecided {
@@ -304,7 +319,8 @@ impl Grant {
             GrantStatus::Revoking | GrantStatus::Expiring => JobAction::Deprovision,
             _ => return None,
         };
-        (self.failed != Some(job)).then_some(job)
+        let held = job == JobAction::Provision && self.held.is_some();
+        (self.failed != Some(job) && !held).then_some(job)
     }
 }
 

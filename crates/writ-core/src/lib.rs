@@ -13,6 +13,7 @@
 //! The ledger's leaves are written by [`Recorded::seal`], which keeps personal data
 //! out of them so it can be erased later; see [`personal`].
 
+pub mod authority;
 mod canonical;
 mod catalog;
 mod clock;
@@ -34,13 +35,18 @@ mod review;
 mod time;
 mod token;
 
+pub use authority::{Authority, PolicySource};
 pub use catalog::{Entitlement, EntitlementKind, RiskTier, System, SystemKind};
 pub use clock::{Clock, ManualClock};
 pub use command::{Actor, Command, Needs};
 pub use cron::Cron;
-pub use decide::{Ctx, PairState, decide};
-pub use eligibility::{Candidate, Excluded, StepEligibility, eligibility, step_eligibility};
-pub use event::{CURRENT_ENCODING, DecodeError, Event, Opened, PLAIN_ENCODING, Recorded, Sealed};
+pub use decide::{Ctx, Holding, PairState, decide};
+pub use eligibility::{
+    Candidate, Excluded, Rules, Standing, StepEligibility, eligibility, standing, step_eligibility,
+};
+pub use event::{
+    CURRENT_ENCODING, DecodeError, Event, LostAuthority, Opened, PLAIN_ENCODING, Recorded, Sealed,
+};
 pub use grant::{Drift, DriftKind, Grant, GrantStatus, JobAction, Receipt};
 pub use identity::{
     EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
@@ -49,9 +55,12 @@ pub use ids::{CampaignId, GrantId, IdGen, IdKind, RequestId, SequentialIds, Toke
 pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 pub use org::Org;
 pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};
-pub use policy::{ApprovalPolicy, PolicyError, StepRole, TierRule};
+pub use policy::{ActivePolicy, ApprovalPolicy, PolicyError, StepRole, TierRule, ToxicRule};
 pub use refusal::{Refusal, RefusalKind};
-pub use request::{Decision, Request, RequestKind, RequestStatus, Step, StepDecision, Submission};
+pub use request::{
+    Decision, Request, RequestKind, RequestStatus, SodException, Step, StepAuthority, StepDecision,
+    Submission,
+};
 pub use review::{
     Assignee, Campaign, CampaignSpec, DeadlineAction, DecisionStat, ITEMS_PER_EVENT, ItemCtx,
     ItemOpened, ItemStatus, MAX_BULK, MicroReviewPolicy, Occurrence, ReviewCtx, ReviewDecision,

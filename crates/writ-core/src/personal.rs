@@ -124,6 +124,10 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     field("entitlement_upserted", "/event/entitlement/description"),
     field("token_issued", "/event/token/label"),
     field("request_submitted", "/event/request/justification"),
+    field(
+        "request_submitted",
+        "/event/request/sod_exception/justification",
+    ),
     field("step_decided", "/event/comment"),
     field("request_cancelled", "/event/reason"),
     field("grant_revoked", "/event/reason"),

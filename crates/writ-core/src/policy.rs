@@ -5,15 +5,18 @@
 //! version is the SHA-256 of its canonical encoding, recorded with every request and
 //! every decision.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::review::MicroReviewPolicy;
 
+use crate::authority::{Authority, PolicySource};
 use crate::canonical::{canonical_bytes, sha256_hex};
-use crate::catalog::RiskTier;
-use crate::names::Name;
+use crate::catalog::{Entitlement, RiskTier};
+use crate::names::{EntitlementRef, Name};
 use crate::time::DurationSpec;
 
 /// One kind of required decision.
@@ -31,6 +34,9 @@ pub enum StepRole {
     Security,
     /// A member of a named group.
     Group(String),
+    /// The extra step a separation-of-duties exception needs: a member of the
+    /// security group accepts the exception. Added by Writ, never configured.
+    SodException,
 }
 
 impl StepRole {
@@ -40,6 +46,7 @@ impl StepRole {
             "system_owner" => StepRole::SystemOwner,
             "entitlement_owner" => StepRole::EntitlementOwner,
             "security" => StepRole::Security,
+            "sod_exception" => StepRole::SodException,
             other => match other.strip_prefix("group:") {
                 Some(g) => StepRole::Group(Name::parse(g)?.to_string()),
                 None => {
@@ -59,6 +66,7 @@ impl fmt::Display for StepRole {
             StepRole::SystemOwner => f.write_str("system_owner"),
             StepRole::EntitlementOwner => f.write_str("entitlement_owner"),
             StepRole::Security => f.write_str("security"),
+            StepRole::SodException => f.write_str("sod_exception"),
             StepRole::Group(g) => write!(f, "group:{g}"),
         }
     }
@@ -114,6 +122,50 @@ pub struct ApprovalPolicy {
     /// their live grants for the new manager. Absent from policies written before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub micro_review: Option<MicroReviewPolicy>,
+    /// The steps a system's or an entitlement's requests need, instead of their
+    /// tier's: keyed `system` or `system/entitlement` (the more specific wins).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps: BTreeMap<String, Vec<StepRole>>,
+    /// Who may decide each step, in Cedar (see `authority`). Absent from policies
+    /// written before Cedar: those meant the shipped set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cedar: Option<PolicySource>,
+    /// Separation of duties: pairs of entitlements no one may hold together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub toxic: Vec<ToxicRule>,
+}
+
+/// A toxic combination: holding both entitlements (a live grant or a pending request
+/// counts) is refused, or, when the rule allows an exception, needs an explicit
+/// exception justification, an extra security step and a shorter maximum duration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToxicRule {
+    pub name: String,
+    pub entitlements: Vec<EntitlementRef>,
+    #[serde(default)]
+    pub exception: bool,
+    /// The longest access an exception may give (default 7 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception_max_duration: Option<DurationSpec>,
+}
+
+impl ToxicRule {
+    pub const DEFAULT_EXCEPTION_MAX: DurationSpec = DurationSpec::days(7);
+
+    /// The other entitlement of the pair, when `e` is one of them.
+    pub fn partner(&self, e: &EntitlementRef) -> Option<&EntitlementRef> {
+        match self.entitlements.as_slice() {
+            [a, b] if a == e => Some(b),
+            [a, b] if b == e => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn exception_max(&self) -> DurationSpec {
+        self.exception_max_duration
+            .unwrap_or(Self::DEFAULT_EXCEPTION_MAX)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +214,9 @@ impl Default for ApprovalPolicy {
                 },
             },
             micro_review: None,
+            steps: BTreeMap::new(),
+            cedar: None,
+            toxic: Vec::new(),
         }
     }
 }
@@ -176,9 +231,77 @@ impl ApprovalPolicy {
         }
     }
 
+    /// The steps a request for `entitlement` needs: the entitlement's override, else
+    /// its system's, else its tier's.
+    pub fn steps_for(&self, entitlement: &Entitlement) -> &[StepRole] {
+        let full = format!("{}/{}", entitlement.system, entitlement.name);
+        self.steps
+            .get(&full)
+            .or_else(|| self.steps.get(entitlement.system.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or(&self.tier(entitlement.risk).steps)
+    }
+
+    /// The Cedar sources in force: the configured ones, else the shipped set.
+    pub fn cedar_source(&self) -> Cow<'_, PolicySource> {
+        match &self.cedar {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(PolicySource::shipped()),
+        }
+    }
+
     /// Refuses a policy that could approve access without a person deciding, or that
     /// could never be satisfied because one identity would have to decide twice.
     pub fn validate(&self) -> Result<(), PolicyError> {
+        for (key, steps) in &self.steps {
+            let valid_key = match key.split_once('/') {
+                Some((sys, ent)) => Name::parse(sys).is_ok() && Name::parse(ent).is_ok(),
+                None => Name::parse(key).is_ok(),
+            };
+            if !valid_key {
+                return Err(PolicyError(format!(
+                    "steps: `{key}` is neither a system nor a system/entitlement"
+                )));
+            }
+            check_chain(&format!("steps.\"{key}\""), steps)?;
+        }
+        for (i, rule) in self.toxic.iter().enumerate() {
+            let at = format!("toxic[{i}] (`{}`)", rule.name);
+            Name::parse(&rule.name).map_err(|e| PolicyError(format!("toxic[{i}].name: {e}")))?;
+            if self.toxic[..i].iter().any(|r| r.name == rule.name) {
+                return Err(PolicyError(format!("{at}: the name is used twice")));
+            }
+            match rule.entitlements.as_slice() {
+                [a, b] if a != b => {}
+                _ => {
+                    return Err(PolicyError(format!(
+                        "{at}: name exactly two different entitlements"
+                    )));
+                }
+            }
+            if !rule.exception && rule.exception_max_duration.is_some() {
+                return Err(PolicyError(format!(
+                    "{at}: exception_max_duration needs exception = true"
+                )));
+            }
+        }
+        for (key, steps) in &self.steps {
+            if steps.contains(&StepRole::SodException) {
+                return Err(PolicyError(format!(
+                    "steps.\"{key}\": sod_exception is added by Writ to exception requests, not configured"
+                )));
+            }
+        }
+        for tier in RiskTier::ALL {
+            if self.tier(tier).steps.contains(&StepRole::SodException) {
+                return Err(PolicyError(format!(
+                    "tier `{tier}`: sod_exception is added by Writ to exception requests, not configured"
+                )));
+            }
+        }
+        if let Some(src) = &self.cedar {
+            Authority::compile(src).map_err(|e| PolicyError(e.to_string()))?;
+        }
         Name::parse(&self.security_group)
             .map_err(|e| PolicyError(format!("security_group: {e}")))?;
         if self.min_justification == 0 {
@@ -187,24 +310,7 @@ impl ApprovalPolicy {
             ));
         }
         for tier in RiskTier::ALL {
-            let rule = self.tier(tier);
-            if rule.steps.is_empty() {
-                return Err(PolicyError(format!(
-                    "tier `{tier}` has no approval steps: every request needs at least one decision"
-                )));
-            }
-            if rule.steps.len() > 8 {
-                return Err(PolicyError(format!("tier `{tier}` has more than 8 steps")));
-            }
-            let mut seen = Vec::new();
-            for step in &rule.steps {
-                if seen.contains(&step) {
-                    return Err(PolicyError(format!(
-                        "tier `{tier}` lists step `{step}` twice"
-                    )));
-                }
-                seen.push(step);
-            }
+            check_chain(&format!("tier `{tier}`"), &self.tier(tier).steps)?;
         }
         Ok(())
     }
@@ -220,13 +326,64 @@ impl ApprovalPolicy {
 
     /// Builds a policy from TOML text; absent keys keep their defaults per tier.
     pub fn from_toml_value(value: serde_json::Value) -> Result<ApprovalPolicy, PolicyError> {
+        let policy = ApprovalPolicy::merged(value)?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// `value` merged into the default policy, well-formed but not yet validated.
+    pub fn merged(value: serde_json::Value) -> Result<ApprovalPolicy, PolicyError> {
         let mut base = serde_json::to_value(ApprovalPolicy::default())
             .map_err(|e| PolicyError(e.to_string()))?;
         merge(&mut base, value);
-        let policy: ApprovalPolicy =
-            serde_json::from_value(base).map_err(|e| PolicyError(e.to_string()))?;
-        policy.validate()?;
-        Ok(policy)
+        serde_json::from_value(base).map_err(|e| PolicyError(e.to_string()))
+    }
+}
+
+fn check_chain(what: &str, steps: &[StepRole]) -> Result<(), PolicyError> {
+    if steps.is_empty() {
+        return Err(PolicyError(format!(
+            "{what} has no approval steps: every request needs at least one decision"
+        )));
+    }
+    if steps.len() > 8 {
+        return Err(PolicyError(format!("{what} has more than 8 steps")));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        if steps[..i].contains(step) {
+            return Err(PolicyError(format!("{what} lists step `{step}` twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The approval policy in force, with its version and its compiled Cedar set.
+#[derive(Clone, Debug)]
+pub struct ActivePolicy {
+    pub policy: ApprovalPolicy,
+    pub version: String,
+    pub authority: Authority,
+}
+
+impl ActivePolicy {
+    /// The policy as eligibility reads it.
+    pub fn rules(&self) -> crate::eligibility::Rules<'_> {
+        crate::eligibility::Rules {
+            policy: &self.policy,
+            authority: &self.authority,
+        }
+    }
+
+    /// Compiles the policy's Cedar set. A stored set that no longer compiles (it was
+    /// validated when activated) allows nothing: decisions fail closed.
+    pub fn new(policy: ApprovalPolicy) -> ActivePolicy {
+        let authority = Authority::compile(&policy.cedar_source())
+            .unwrap_or_else(|_| Authority::allows_nothing());
+        ActivePolicy {
+            version: policy.version(),
+            policy,
+            authority,
+        }
     }
 }
 

@@ -49,6 +49,24 @@ pub struct Submission {
     pub steps: Vec<StepRole>,
     pub policy_version: String,
     pub submitted_at: Timestamp,
+    /// A separation-of-duties exception this request asks for (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sod_exception: Option<SodException>,
+}
+
+/// The toxic combination a request completes and the exception it asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SodException {
+    /// The rule's name.
+    pub rule: String,
+    /// The entitlement the beneficiary already holds or has asked for.
+    pub conflicts_with: EntitlementRef,
+    /// Where: `grant g_…` or `request req_…`.
+    pub held_as: String,
+    /// Why the exception is needed: personal data, sealed in the ledger like a
+    /// justification.
+    pub justification: Justification,
 }
 
 impl Submission {
@@ -112,6 +130,17 @@ impl Decision {
     }
 }
 
+/// The authority a decision rested on: the Cedar policies that permitted it and the
+/// facts about the approver they used. Absent from decisions made before Cedar.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepAuthority {
+    /// Ids of the determining policies, or `automatic:<id>` for a pre-approval.
+    pub policies: Vec<String>,
+    /// The facts, in words, from the organisation data at the decision.
+    pub facts: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepDecision {
     pub approver: Name,
@@ -121,6 +150,8 @@ pub struct StepDecision {
     pub basis: String,
     pub policy_version: String,
     pub decided_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<StepAuthority>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +159,9 @@ pub struct Step {
     pub index: u32,
     pub role: StepRole,
     pub decision: Option<StepDecision>,
+    /// The step passed its deadline: policies see `context.escalated`.
+    #[serde(default)]
+    pub escalated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +191,7 @@ impl Request {
                 index: i as u32 + 1,
                 role: role.clone(),
                 decision: None,
+                escalated: false,
             })
             .collect();
         Request {
@@ -181,6 +216,7 @@ impl Request {
                 comment,
                 basis,
                 policy_version,
+                authority,
                 ..
             } if request == self.id() => {
                 if let Some(s) = self.steps.iter_mut().find(|s| s.index == *step) {
@@ -191,6 +227,7 @@ impl Request {
                         basis: basis.clone(),
                         policy_version: policy_version.clone(),
                         decided_at: recorded.at,
+                        authority: authority.clone(),
                     });
                 }
             }

@@ -80,7 +80,11 @@ fn seal_and_open_round_trip_for_every_event_kind() {
         );
         kinds.insert(kind);
     }
-    assert_eq!(kinds.len(), 32, "every event kind: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        common::EVENT_KINDS,
+        "every event kind: {kinds:?}"
+    );
 }
 
 #[test]

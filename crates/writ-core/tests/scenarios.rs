@@ -46,7 +46,8 @@
 //! or `refused` + `kind` (+ optional `message_contains`). Optional checks:
 //! `requests` (`{"$1": "approved"}`), `grants` (`{"@1": {"status": "active",
 //! "expires_in": "8h"}}`, times relative to the step's time), `decided` (the step,
-//! role and approver of the `step_decided` event), `basis_contains` (the authority
+//! role and approver of the `step_decided` event, and optionally the ids of the Cedar
+//! `policies` it recorded as its authority), `basis_contains` (the authority
 //! basis of the step's `step_decided` or `grant_revoked` event), `eligible` (who may
 //! decide a step right after this one).
 
@@ -58,15 +59,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use writ_core::ReviewCtx;
 use writ_core::{
-    Actor, ApprovalPolicy, Clock, Command, Comment, Constraints, Ctx, Decision, Drift, DriftKind,
-    DurationSpec, ERASED, Entitlement, EntitlementRef, Event, Grant, GrantId, GrantStatus,
-    Identity, JobAction, Justification, ManualClock, Name, Org, PairState, Personal, Reason,
-    Receipt, Recorded, Refusal, RefusalKind, Request, RequestId, RequestKind, RequestStatus,
-    SequentialIds, System, TicketRef, Timestamp, Token, TokenId, canonical_bytes, decide,
-    sha256_hex, step_eligibility,
+    ActivePolicy, Actor, ApprovalPolicy, Authority, Clock, Command, Comment, Constraints, Ctx,
+    Decision, Drift, DriftKind, DurationSpec, ERASED, Entitlement, EntitlementRef, Event, Grant,
+    GrantId, GrantStatus, Identity, JobAction, Justification, ManualClock, Name, Org, PairState,
+    Personal, Reason, Receipt, Recorded, Refusal, RefusalKind, Request, RequestId, RequestKind,
+    RequestStatus, Rules, SequentialIds, System, TicketRef, Timestamp, Token, TokenId,
+    canonical_bytes, decide, sha256_hex, step_eligibility,
 };
+use writ_core::{Holding, ReviewCtx};
 
 // ---- the file format ---------------------------------------------------------------
 
@@ -149,6 +150,11 @@ enum CommandSpec {
         grant: String,
         action: JobAction,
     },
+    /// The provisioning worker's check, just before provisioning, that every approver
+    /// of the grant still has authority.
+    Recheck {
+        grant: String,
+    },
     /// Reconciliation: `{"kind": "missing", "grant": "@1"}` or `{"kind": "unexplained",
     /// "entitlement": "corp-ldap/vpn", "account_ref": "uid=mallory"}`.
     Drift {
@@ -206,6 +212,8 @@ struct SubmitSpec {
     kind: Option<RequestKind>,
     #[serde(default)]
     constraints: Option<Constraints>,
+    #[serde(default)]
+    sod_exception: Option<Justification>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +256,9 @@ struct DecidedCheck {
     role: String,
     #[serde(default)]
     approver: Option<String>,
+    /// The ids of the Cedar policies the decision recorded as its authority.
+    #[serde(default)]
+    policies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +309,8 @@ struct World {
     org: Org,
     policy: ApprovalPolicy,
     policy_version: String,
+    /// The policy's Cedar set, compiled as the store compiles it.
+    authority: Authority,
     active_policy: Option<String>,
     /// In creation order: `$1` is `requests[0]`.
     requests: Vec<Request>,
@@ -319,6 +332,7 @@ impl World {
         let policy_version = policy.version();
         World {
             org: Org::default(),
+            authority: ActivePolicy::new(policy.clone()).authority,
             policy,
             policy_version,
             active_policy: None,
@@ -424,13 +438,16 @@ impl World {
             )
         };
         match &rec.event {
-            Event::PolicyActivated { version, policy } => {
+            Event::PolicyActivated {
+                version, policy, ..
+            } => {
                 ensure!(
                     &policy.version() == version,
                     "policy_activated names version {version}, but the policy hashes to {}",
                     policy.version()
                 );
                 self.policy = policy.clone();
+                self.authority = ActivePolicy::new(policy.clone()).authority;
                 self.policy_version = version.clone();
                 self.active_policy = Some(version.clone());
             }
@@ -459,6 +476,12 @@ impl World {
                 // The digest leaves the (personal) justification out: see `personal`.
                 let mut masked = serde_json::to_value(request).map_err(|e| e.to_string())?;
                 masked["justification"] = Value::Null;
+                if let Some(e) = masked
+                    .get_mut("sod_exception")
+                    .and_then(Value::as_object_mut)
+                {
+                    e.insert("justification".into(), Value::Null);
+                }
                 let bytes = canonical_bytes(&masked).map_err(|e| e.to_string())?;
                 ensure!(
                     *digest == sha256_hex(&bytes),
@@ -526,6 +549,7 @@ impl World {
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. }
+            | Event::AuthorityRechecked { grant, .. }
             | Event::CredentialIssued { grant, .. }
             | Event::CredentialRevoked { grant, .. }
             | Event::CredentialRotationDue { grant, .. }
@@ -593,10 +617,38 @@ impl World {
             ),
             None => (None, None),
         };
+        // What separation of duties counts: the store's `holdings_of`, in memory.
+        let holdings: Vec<Holding> = match &needs.pair {
+            Some((b, _)) => self
+                .grants
+                .iter()
+                .filter(|g| {
+                    &g.beneficiary == b
+                        && matches!(g.status, GrantStatus::Pending | GrantStatus::Active)
+                })
+                .map(|g| Holding {
+                    entitlement: g.entitlement.clone(),
+                    held_as: format!("grant {}", g.id),
+                })
+                .chain(
+                    self.requests
+                        .iter()
+                        .filter(|r| {
+                            r.status == RequestStatus::Pending && &r.submission.beneficiary == b
+                        })
+                        .map(|r| Holding {
+                            entitlement: r.submission.entitlement.clone(),
+                            held_as: format!("request {}", r.id()),
+                        }),
+                )
+                .collect(),
+            None => Vec::new(),
+        };
         let ctx = Ctx {
             org: &self.org,
             policy: &self.policy,
             policy_version: &self.policy_version,
+            authority: &self.authority,
             active_policy_version: self.active_policy.as_deref(),
             now,
             request,
@@ -608,6 +660,7 @@ impl World {
             },
             provisioned_systems: &self.provisioned_systems,
             review: &ReviewCtx::default(),
+            holdings: &holdings,
         };
         decide(&ctx, actor, command, ids)
     }
@@ -696,6 +749,7 @@ impl World {
                 duration: s.duration,
                 kind: s.kind.unwrap_or(RequestKind::Standard),
                 constraints: s.constraints.clone(),
+                sod_exception: s.sod_exception.clone(),
             },
             CommandSpec::Approve(d) | CommandSpec::Deny(d) => Command::Decide {
                 request: self.request_ref(&d.request)?,
@@ -806,6 +860,16 @@ impl World {
                 grant: self.grant_ref(grant)?,
                 action: *action,
             },
+            CommandSpec::Recheck { grant } => {
+                let grant = self.grant_ref(grant)?;
+                let request = self
+                    .grants
+                    .iter()
+                    .find(|g| g.id == grant)
+                    .map(|g| g.request.clone())
+                    .ok_or_else(|| format!("no grant `{grant}` in the world"))?;
+                Command::RecheckAuthority { grant, request }
+            }
             CommandSpec::UpsertIdentity(identity) => Command::UpsertIdentity {
                 identity: identity.clone(),
             },
@@ -815,8 +879,9 @@ impl World {
             CommandSpec::UpsertEntitlement(entitlement) => Command::UpsertEntitlement {
                 entitlement: entitlement.clone(),
             },
+            // Not validated here: `decide` must refuse an invalid policy itself.
             CommandSpec::ActivatePolicy(v) => Command::ActivatePolicy {
-                policy: ApprovalPolicy::from_toml_value(v.clone()).map_err(|e| e.to_string())?,
+                policy: ApprovalPolicy::merged(v.clone()).map_err(|e| e.to_string())?,
             },
             CommandSpec::IssueToken {
                 identity,
@@ -1166,15 +1231,16 @@ impl Runner {
             );
         }
         if let Some(want) = &e.decided {
-            let (step, role, approver) = recorded
+            let (step, role, approver, authority) = recorded
                 .iter()
                 .find_map(|r| match &r.event {
                     Event::StepDecided {
                         step,
                         role,
                         approver,
+                        authority,
                         ..
-                    } => Some((*step, role.to_string(), approver.to_string())),
+                    } => Some((*step, role.to_string(), approver.to_string(), authority)),
                     _ => None,
                 })
                 .ok_or("`decided`: the step produced no step_decided event")?;
@@ -1186,6 +1252,13 @@ impl Runner {
             );
             if let Some(a) = &want.approver {
                 ensure!(&approver == a, "decided by `{approver}`, expected `{a}`");
+            }
+            if let Some(p) = &want.policies {
+                let got = authority.as_ref().map(|a| &a.policies);
+                ensure!(
+                    got == Some(p),
+                    "decided under policies {got:?}, expected {p:?}"
+                );
             }
         }
         for (r, status) in &e.requests {
@@ -1253,7 +1326,11 @@ impl Runner {
             let req = w
                 .request(&id)
                 .ok_or_else(|| format!("no request {}", check.request))?;
-            let el = step_eligibility(&w.org, &w.policy, req, check.step, now);
+            let rules = Rules {
+                policy: &w.policy,
+                authority: &w.authority,
+            };
+            let el = step_eligibility(&w.org, rules, req, check.step, now);
             let got: Vec<&Name> = el.eligible.iter().map(|c| &c.identity).collect();
             let want: Vec<&Name> = check.identities.iter().collect();
             ensure!(

@@ -127,6 +127,13 @@ pub struct DecisionFacts {
     pub basis: String,
     pub policy_version: String,
     pub comment: Option<String>,
+    /// The Cedar policies that permitted the decision, each checked to be in the
+    /// policy text the bundle proves (empty for decisions made before Cedar).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// The facts about the approver those policies used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -294,21 +301,27 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
         grant: None,
         erased: Vec::new(),
     };
+    // Each policy version the bundle proves, with the ids of its Cedar policies.
+    let mut policies: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for r in events {
         let at = r.at.to_rfc3339();
         match &r.event {
-            Event::PolicyActivated { version, policy } => {
+            Event::PolicyActivated {
+                version, policy, ..
+            } => {
                 if &policy.version() != version {
                     return Err(story_err(format!(
                         "the policy text does not hash to its version `{version}`"
                     )));
                 }
-                if version != &submitted.policy_version {
-                    return Err(story_err(format!(
-                        "policy `{version}` is not the one the request was submitted under"
-                    )));
+                let ids = match writ_core::Authority::compile(&policy.cedar_source()) {
+                    Ok(a) => a.policies().map(|p| p.id.clone()).collect(),
+                    Err(e) => return Err(story_err(format!("policy `{version}`: {e}"))),
+                };
+                policies.insert(version.clone(), ids);
+                if version == &submitted.policy_version {
+                    story.policy_proven = true;
                 }
-                story.policy_proven = true;
             }
             Event::RequestSubmitted { .. } => {}
             Event::StepDecided {
@@ -321,6 +334,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                 basis,
                 policy_version,
                 request_digest,
+                authority,
             } => {
                 same_request(request, request_id)?;
                 if request_digest != digest {
@@ -328,12 +342,31 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         "step {step} was decided on a different version of the request"
                     )));
                 }
-                if policy_version != &submitted.policy_version {
+                // A decision is judged under the policy in force when it is made,
+                // which the bundle must prove, as it proves the one at submission.
+                if policy_version != &submitted.policy_version
+                    && !policies.contains_key(policy_version)
+                {
                     return Err(story_err(format!(
-                        "step {step} was decided under policy `{policy_version}`, not the \
-                         request's `{}`",
+                        "step {step} was decided under policy `{policy_version}`, which is \
+                         neither the request's `{}` nor proven by the bundle",
                         submitted.policy_version
                     )));
+                }
+                let named = authority
+                    .as_ref()
+                    .map(|a| a.policies.clone())
+                    .unwrap_or_default();
+                if let Some(known) = policies.get(policy_version) {
+                    for id in &named {
+                        let id = id.strip_prefix("automatic:").unwrap_or(id);
+                        if !known.iter().any(|k| k == id) {
+                            return Err(story_err(format!(
+                                "step {step} names policy `{id}`, which is not in policy \
+                                 `{policy_version}`"
+                            )));
+                        }
+                    }
                 }
                 let expected = (*step as usize)
                     .checked_sub(1)
@@ -355,6 +388,11 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     basis: basis.clone(),
                     policy_version: policy_version.clone(),
                     comment: comment.as_ref().map(|c| c.as_str().to_owned()),
+                    policies: named,
+                    facts: authority
+                        .as_ref()
+                        .map(|a| a.facts.clone())
+                        .unwrap_or_default(),
                 });
             }
             Event::RequestApproved { request, grant } => {
@@ -598,6 +636,29 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     }
                 }
             }
+            Event::AuthorityRechecked {
+                grant,
+                policy_version,
+                lost,
+            } => {
+                let outcome = if lost.is_empty() {
+                    "every approver still had authority".to_owned()
+                } else {
+                    let who: Vec<String> = lost
+                        .iter()
+                        .map(|l| format!("step {} `{}` {}", l.step, l.approver, l.why))
+                        .collect();
+                    format!("held, not provisioned: {}", who.join("; "))
+                };
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at}, before provisioning, the approvers were judged again under \
+                         policy `{policy_version}`: {outcome}"
+                    ),
+                )?;
+            }
             Event::ProvisioningRetried { grant, action } => {
                 in_target(
                     &mut story,
@@ -616,6 +677,17 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     other.kind()
                 )));
             }
+        }
+    }
+    // Every policy the bundle carries is one the request was submitted or decided under.
+    for version in policies.keys() {
+        let used = version == &submitted.policy_version
+            || story.decisions.iter().any(|d| &d.policy_version == version);
+        if !used {
+            return Err(story_err(format!(
+                "policy `{version}` is not the one the request was submitted under, nor one \
+                 a step was decided under"
+            )));
         }
     }
     Ok(story)

@@ -76,6 +76,7 @@ fn submission() -> Submission {
         renews: None,
         constraints: None,
         steps: vec![StepRole::Manager],
+        sod_exception: None,
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at(SUBMITTED),
     }
@@ -110,6 +111,7 @@ fn genuine() -> Vec<Recorded> {
             Event::PolicyActivated {
                 version: policy.version(),
                 policy,
+                previous: None,
             },
         ),
         (who("alice"), filler(1)),
@@ -132,6 +134,7 @@ fn genuine() -> Vec<Recorded> {
                 basis: BASIS.to_owned(),
                 policy_version: sub.policy_version.clone(),
                 request_digest: digest,
+                authority: None,
             },
         ),
         (
@@ -387,6 +390,7 @@ fn another_policy_is_refused() {
         *e = Event::PolicyActivated {
             version: version.clone(),
             policy,
+            previous: None,
         }
     });
     assert_story_err(

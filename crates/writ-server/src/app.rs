@@ -20,6 +20,7 @@ use writ_store::{Envelope, LedgerKey, RandomIds, Store};
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError, Pepper};
 use crate::metrics::Metrics;
+use crate::policy::PolicyConfig;
 use crate::problem::ApiError;
 use crate::provisioner::{self, Connectors, Provisioner};
 use crate::{api, reconcile, scheduler, signer};
@@ -55,6 +56,8 @@ pub struct AppState {
     pub ledger_key: Arc<LedgerKey>,
     /// The configured target systems and their connectors.
     pub connectors: Arc<Connectors>,
+    /// Where the approval policy comes from, for reloads.
+    pub policy: Arc<PolicyConfig>,
 }
 
 #[derive(Debug)]
@@ -92,11 +95,12 @@ impl Application {
         )?);
         let store: Arc<dyn Store> = sqlite.clone();
         // Record the policy in force; a no-op when it is unchanged since last start.
+        let policy = settings.config.policy();
         store
             .execute(Envelope::new(
                 Actor::system("startup"),
                 Command::ActivatePolicy {
-                    policy: settings.config.approval.clone(),
+                    policy: policy.load().map_err(ServerError::Policy)?,
                 },
             ))
             .await
@@ -118,6 +122,7 @@ impl Application {
             sqlite,
             ledger_key,
             connectors,
+            policy: Arc::new(policy),
         };
         Ok(Application {
             listener,

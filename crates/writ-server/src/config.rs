@@ -34,6 +34,9 @@
 //!   due_in = "14d", grace = "7d", remind_before = "3d", on_deadline = "revoke",
 //!   scope = { tiers = ["high", "critical"], include_overdue = true } }
 //!
+//! [policy]                    # who may decide which step, in Cedar (see `policy`)
+//! dir = "policies"            # every *.cedar file; relative to this file; default: shipped set
+//!
 //! [approval]                  # overrides of the default approval chains
 //! security_group = "security"
 //! min_justification = 10
@@ -42,15 +45,18 @@
 //! steps = ["manager", "system_owner"]
 //! [approval.tiers.critical]
 //! max_duration = "4h"
+//! [approval.steps]            # per system or entitlement, instead of the tier's
+//! "pg-prod/dba" = ["manager", "security"]
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use writ_connect::SystemConfig;
 use writ_core::{ApprovalPolicy, Name};
 
+use crate::policy::PolicyConfig;
 use crate::reviews::ReviewsConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub approval: ApprovalPolicy,
+    /// The directory of Cedar policies (`[policy] dir`); `None`: the shipped set.
+    pub policy_dir: Option<PathBuf>,
     pub scheduler_interval_ms: u64,
     pub ledger: LedgerConfig,
     pub provisioning: ProvisioningConfig,
@@ -154,6 +162,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             approval: ApprovalPolicy::default(),
+            policy_dir: None,
             scheduler_interval_ms: 1000,
             ledger: LedgerConfig::default(),
             provisioning: ProvisioningConfig::default(),
@@ -171,6 +180,8 @@ struct FileConfig {
     #[serde(default)]
     approval: Option<toml::Value>,
     #[serde(default)]
+    policy: Option<PolicyFile>,
+    #[serde(default)]
     ledger: Option<LedgerFile>,
     #[serde(default)]
     provisioning: Option<ProvisioningConfig>,
@@ -178,6 +189,12 @@ struct FileConfig {
     systems: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
     reviews: Option<ReviewsConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    dir: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +264,9 @@ impl Config {
             r.validate().map_err(invalid)?;
             config.reviews = r;
         }
+        if let Some(p) = file.policy {
+            config.policy_dir = Some(p.dir);
+        }
         if let Some(approval) = file.approval {
             let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;
             config.approval =
@@ -260,7 +280,21 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        // A relative policy directory is relative to the configuration file.
+        if let (Some(dir), Some(parent)) = (&config.policy_dir, path.parent())
+            && dir.is_relative()
+        {
+            config.policy_dir = Some(parent.join(dir));
+        }
+        Ok(config)
+    }
+
+    pub fn policy(&self) -> PolicyConfig {
+        PolicyConfig {
+            base: self.approval.clone(),
+            dir: self.policy_dir.clone(),
+        }
     }
 }
 

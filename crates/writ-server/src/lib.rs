@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod demo;
 mod extract;
 pub mod metrics;
+pub mod policy;
 pub mod problem;
 pub mod provisioner;
 pub mod reconcile;

@@ -16,8 +16,12 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use writ_connect::{Assignment, Connector, ConnectorError, SystemConfig, Unexplained};
-use writ_core::{Actor, Clock, Command, GrantId, Identity, JobAction, Name, Receipt, Timestamp};
-use writ_store::{Envelope, ExecError, JobAttempt, ProvisioningJob, Store, StoreError, failpoint};
+use writ_core::{
+    Actor, Clock, Command, Event, GrantId, Identity, JobAction, Name, Receipt, Timestamp,
+};
+use writ_store::{
+    Envelope, ExecError, JobAttempt, Outcome, ProvisioningJob, Store, StoreError, failpoint,
+};
 
 use crate::config::ProvisioningConfig;
 use crate::metrics::Metrics;
@@ -163,6 +167,17 @@ impl Provisioner {
 
     /// Runs one job: the connector call, then the ledger entry that says what happened.
     async fn run(&self, job: ProvisioningJob) {
+        if job.action == JobAction::Provision {
+            match self.authority_holds(&job).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    // The job stays queued; the next pass checks again.
+                    tracing::error!(grant = %job.grant, error = %e, "could not recheck the approvers' authority");
+                    return;
+                }
+            }
+        }
         failpoint::hit("provision.before_connector");
         let outcome = match self.connectors.get(&job.system) {
             Some(connector) => {
@@ -306,6 +321,41 @@ impl Provisioner {
             }
         }
         Ok(disabled)
+    }
+
+    /// Judges the grant's approvers again just before provisioning. `false`: the grant
+    /// is held (recorded, with who lost authority and why) or no longer waits for
+    /// provisioning; the connector is not called.
+    async fn authority_holds(&self, job: &ProvisioningJob) -> Result<bool, StoreError> {
+        let Some(grant) = self.store.grant(&job.grant).await? else {
+            return Ok(false);
+        };
+        let command = Command::RecheckAuthority {
+            grant: job.grant.clone(),
+            request: grant.request,
+        };
+        match self
+            .store
+            .execute(Envelope::new(Actor::system("provisioner"), command))
+            .await
+        {
+            Ok(Outcome::Committed(events)) => {
+                let held = events.iter().any(|e| {
+                    matches!(&e.event, Event::AuthorityRechecked { lost, .. } if !lost.is_empty())
+                });
+                if held {
+                    tracing::warn!(grant = %job.grant, "grant held: an approver lost authority before provisioning");
+                    self.metrics.attempt(job.system.as_str(), "held");
+                }
+                Ok(!held)
+            }
+            Ok(_) => Ok(false),
+            Err(ExecError::Refused(r)) => {
+                tracing::warn!(grant = %job.grant, reason = %r, "authority recheck refused; not provisioning");
+                Ok(false)
+            }
+            Err(ExecError::Store(e)) => Err(e),
+        }
     }
 
     async fn report(&self, command: Command) -> Result<(), StoreError> {

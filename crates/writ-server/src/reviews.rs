@@ -130,7 +130,7 @@ async fn run(store: &dyn Store, command: Command) -> Result<usize, StoreError> {
     let name = command.name();
     match store.execute(Envelope::new(scheduler(), command)).await {
         Ok(Outcome::Committed(events)) => Ok(events.len()),
-        Ok(Outcome::Replayed(_)) => Ok(0),
+        Ok(Outcome::Replayed(_) | Outcome::Preview(_)) => Ok(0),
         Err(ExecError::Refused(r)) => {
             tracing::debug!(command = name, reason = %r, "review command refused");
             Ok(0)
@@ -264,7 +264,7 @@ pub async fn launch_schedules(
                     launched.push(id);
                 }
             }
-            Ok(Outcome::Replayed(_)) => {}
+            Ok(Outcome::Replayed(_) | Outcome::Preview(_)) => {}
             Err(ExecError::Refused(r)) => {
                 tracing::warn!(schedule = %s.name, reason = %r, "recurring campaign not launched")
             }

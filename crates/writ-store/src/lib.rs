@@ -57,6 +57,8 @@ pub struct Envelope {
     pub actor: Actor,
     pub command: Command,
     pub idempotency: Option<IdempotencyKey>,
+    /// Judge the command and return the events it would append, appending nothing.
+    pub dry_run: bool,
 }
 
 impl Envelope {
@@ -65,6 +67,15 @@ impl Envelope {
             actor,
             command,
             idempotency: None,
+            dry_run: false,
+        }
+    }
+
+    /// The command judged against the current state, with nothing written.
+    pub fn dry_run(actor: Actor, command: Command) -> Self {
+        Envelope {
+            dry_run: true,
+            ..Envelope::new(actor, command)
         }
     }
 }
@@ -83,6 +94,8 @@ pub enum Outcome {
     Committed(Vec<Recorded>),
     /// The key was seen before; nothing new was created.
     Replayed(IdempotentRecord),
+    /// A dry run: the events the command would have appended; nothing was written.
+    Preview(Vec<Recorded>),
 }
 
 /// What the first use of an idempotency key produced.
@@ -347,7 +360,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn org(&self) -> Result<Arc<Org>, StoreError>;
 
     /// The approval policy in force and its version (the default until one is activated).
-    async fn policy(&self) -> Result<Arc<(writ_core::ApprovalPolicy, String)>, StoreError>;
+    async fn policy(&self) -> Result<Arc<writ_core::ActivePolicy>, StoreError>;
 
     async fn request(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
     async fn requests(&self, filter: RequestFilter) -> Result<Vec<Request>, StoreError>;

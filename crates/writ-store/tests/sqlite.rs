@@ -99,6 +99,7 @@ async fn group_commit_batches_queued_commands() {
                     duration: DurationSpec::days(1),
                     kind: RequestKind::Standard,
                     constraints: None,
+                    sod_exception: None,
                 };
                 by(p, too_short)
             } else {

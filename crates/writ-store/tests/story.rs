@@ -38,7 +38,7 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
     assert_eq!(store.stats().await.unwrap(), Stats::default());
     assert!(store.org().await.unwrap().identities.is_empty());
     let default_version = ApprovalPolicy::default().version();
-    assert_eq!(store.policy().await.unwrap().1, default_version);
+    assert_eq!(store.policy().await.unwrap().version, default_version);
 
     // -- The organisation, catalogued by Writ itself.
     let seeded = seed(store).await;
@@ -69,8 +69,8 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
     );
     assert_eq!(org.members_of("security").count(), SECURITY.len());
     let policy = store.policy().await.unwrap();
-    assert_eq!(policy.0, ApprovalPolicy::default());
-    assert_eq!(policy.1, default_version);
+    assert_eq!(policy.policy, ApprovalPolicy::default());
+    assert_eq!(policy.version, default_version);
     let alice_events = store.events_of("identity:alice").await.unwrap();
     assert_eq!(stored_kinds(&alice_events), ["identity_upserted"]);
     assert_eq!(store.stats().await.unwrap().events, seeded.len() as u64);
@@ -523,6 +523,7 @@ pub async fn refusals_change_nothing(store: &dyn Store, clock: &ManualClock) {
         duration: DurationSpec::days(1),
         kind: RequestKind::Standard,
         constraints: None,
+        sod_exception: None,
     };
     let mut cycle = human(MANAGER, Some("alice"), &[], &[]);
     cycle.display_name = "mia".into();
@@ -855,6 +856,7 @@ pub async fn idempotency(store: Arc<dyn Store>, clock: &ManualClock) {
                 assert_eq!(kinds(&recs), ["step_decided"]);
             }
             Ok(Outcome::Replayed(rec)) => assert_eq!(rec.subject, format!("request:{r1}")),
+            Ok(Outcome::Preview(_)) => panic!("no dry run was asked for"),
             Err(e) => panic!("a duplicate delivery must replay, not fail: {e:?}"),
         }
     }
@@ -997,7 +999,7 @@ pub async fn exactly_one_winner(store: Arc<dyn Store>, clock: &ManualClock) {
         }),
     )
     .await;
-    assert_eq!(s.policy().await.unwrap().1, policy.version());
+    assert_eq!(s.policy().await.unwrap().version, policy.version());
     clock.advance_millis(60_000);
     let r = request_id(&exec(s, by("alice", submit("alice", LOW, DurationSpec::days(1)))).await);
 

@@ -249,6 +249,7 @@ async fn lifecycle(store: &dyn Store, i: usize, entitlement: &EntitlementRef) ->
                 duration: DurationSpec::days(1),
                 kind: RequestKind::Standard,
                 constraints: None,
+                sod_exception: None,
             },
         ))
         .await

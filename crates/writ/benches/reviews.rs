@@ -292,7 +292,7 @@ async fn organisation(store: &dyn Store, people: usize) {
 fn committed(r: Result<Outcome, ExecError>) -> Vec<writ_core::Recorded> {
     match r.unwrap() {
         Outcome::Committed(events) => events,
-        Outcome::Replayed(_) => panic!("unexpected replay"),
+        Outcome::Replayed(_) | Outcome::Preview(_) => panic!("unexpected replay or preview"),
     }
 }
 
@@ -314,6 +314,7 @@ async fn lifecycle(store: &dyn Store, g: usize) {
                     duration: DurationSpec::days(180),
                     kind: RequestKind::Standard,
                     constraints: None,
+                    sod_exception: None,
                 },
             ))
             .await,

@@ -377,6 +377,7 @@ async fn store_worker(store: Arc<SqliteStore>, w: usize, count: usize) -> anyhow
                     duration: DurationSpec::hours(8),
                     kind: RequestKind::Standard,
                     constraints: None,
+                    sod_exception: None,
                 },
             ))
             .await?;
@@ -518,6 +519,7 @@ pub async fn http(lifecycles: usize, concurrency: usize) -> anyhow::Result<HttpR
                             ticket: None,
                             kind: None,
                             constraints: None,
+                            sod_exception: None,
                         },
                         None,
                     )

@@ -117,14 +117,32 @@ enum Cmd {
     Ledger(LedgerCmd),
     /// Evidence bundles: `writ evidence <request|grant> -o FILE`, `writ evidence verify FILE --key K`.
     Evidence(EvidenceArgs),
-    /// The approval policy in force.
-    Policy,
+    /// The approval policy: what is in force, checking a Cedar directory, reloading,
+    /// and why each identity may decide each step of a request.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Offline administration of a data directory (server stopped).
     #[command(subcommand)]
     Admin(AdminCmd),
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCmd {
+    /// The version in force and its Cedar policies.
+    Show,
+    /// Validate a directory of Cedar policies strictly against Writ's schema
+    /// (offline; exits 1 and names every problem when it is invalid).
+    Check { dir: PathBuf },
+    /// Make the server read its policy directory again (admin). An invalid set is
+    /// refused and the policy in force stays.
+    Reload,
+    /// For each step of a request: who may decide it and which policy makes them so.
+    Explain { request: String },
+    /// Print the Cedar schema policies are written against.
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +178,13 @@ enum RequestCmd {
         /// Retry safely: the same key returns the first result.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// Show the steps and eligible approvers without submitting anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Why a separation-of-duties exception is needed (when the request completes
+        /// a toxic combination whose rule allows one).
+        #[arg(long)]
+        sod_exception: Option<String>,
     },
     /// Show a request, its steps, and who may decide each open step and why.
     Show { id: String },
@@ -466,6 +491,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     environment,
                     sources,
                     idempotency_key,
+                    dry_run,
+                    sod_exception,
                 } => {
                     let beneficiary = match beneficiary {
                         Some(b) => b.clone(),
@@ -487,10 +514,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ticket: ticket.clone(),
                         kind: Some(kind.clone()),
                         constraints,
+                        sod_exception: sod_exception.clone(),
                     };
-                    let r = client
-                        .create_request(&body, idempotency_key.as_deref())
-                        .await?;
+                    let r = if *dry_run {
+                        client.dry_run_request(&body).await?
+                    } else {
+                        client
+                            .create_request(&body, idempotency_key.as_deref())
+                            .await?
+                    };
                     output::print(json, &r, || output::request(&r))?;
                 }
                 RequestCmd::Show { id } => {
@@ -725,12 +757,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "usage: writ evidence <request|grant id> -o FILE, or writ evidence verify FILE --key KEY"
             ),
         },
-        Cmd::Policy => {
-            let p = cli.client()?.policy().await?;
-            output::print(json, &p, || {
-                serde_json::to_string_pretty(&p).unwrap_or_default() + "\n"
-            })?;
-        }
+        Cmd::Policy(cmd) => return policy(&cli, cmd).await,
         Cmd::Admin(cmd) => return admin(&cli, cmd).await,
         Cmd::Bench(cmd) => match cmd {
             BenchCmd::Store {
@@ -852,4 +879,61 @@ async fn admin(cli: &Cli, cmd: &AdminCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn policy(cli: &Cli, cmd: &PolicyCmd) -> anyhow::Result<ExitCode> {
+    let json = cli.json;
+    match cmd {
+        PolicyCmd::Show => {
+            let p = cli.client()?.policy().await?;
+            output::print(json, &p, || output::policy(&p))?;
+        }
+        PolicyCmd::Check { dir } => match writ_server::policy::check_dir(dir) {
+            Ok((source, authority)) => {
+                let ids: Vec<String> = authority.policies().map(|p| p.id.clone()).collect();
+                let report = serde_json::json!({
+                    "valid": true,
+                    "files": source.files.keys().collect::<Vec<_>>(),
+                    "policies": ids,
+                    "digest": source.digest(),
+                });
+                output::print(json, &report, || {
+                    format!(
+                        "{}: valid — {} file(s), {} policies: {}\n",
+                        dir.display(),
+                        source.files.len(),
+                        ids.len(),
+                        ids.join(", ")
+                    )
+                })?;
+            }
+            Err(problems) => {
+                let report = serde_json::json!({ "valid": false, "problems": problems });
+                output::print(json, &report, || {
+                    let mut s = format!("{}: invalid\n", dir.display());
+                    for p in &problems {
+                        s.push_str(&format!("  {p}\n"));
+                    }
+                    s
+                })?;
+                return Ok(ExitCode::from(1));
+            }
+        },
+        PolicyCmd::Reload => {
+            let r = cli.client()?.reload_policy().await?;
+            output::print(json, &r, || {
+                if r.changed {
+                    format!("policy {} is in force (was {})\n", r.version, r.previous)
+                } else {
+                    format!("policy {} unchanged\n", r.version)
+                }
+            })?;
+        }
+        PolicyCmd::Explain { request } => {
+            let e = cli.client()?.explain(request).await?;
+            output::print(json, &e, || output::explain(&e))?;
+        }
+        PolicyCmd::Schema => print!("{}", writ_core::authority::SCHEMA),
+    }
+    Ok(ExitCode::SUCCESS)
 }

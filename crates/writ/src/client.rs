@@ -15,6 +15,7 @@ use writ_server::wire::{
     CampaignList, CampaignView, ItemList, NewCampaign, RereviewBody, ReviewDecisionBody,
     ReviewReportView,
 };
+use writ_server::wire::{ExplainView, PolicyReloaded, PolicyView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -204,6 +205,28 @@ impl Client {
         key: Option<&str>,
     ) -> Result<RequestView, ClientError> {
         self.call(Method::POST, "/api/v1/requests", Some(body), key)
+            .await
+    }
+
+    /// The request `body` would submit, with its steps and eligible approvers;
+    /// nothing is recorded.
+    pub async fn dry_run_request(&self, body: &NewRequest) -> Result<RequestView, ClientError> {
+        self.call(
+            Method::POST,
+            "/api/v1/requests?dry_run=true",
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn explain(&self, id: &str) -> Result<ExplainView, ClientError> {
+        self.get(&format!("/api/v1/requests/{}/explain", seg(id)))
+            .await
+    }
+
+    pub async fn reload_policy(&self) -> Result<PolicyReloaded, ClientError> {
+        self.call(Method::POST, "/api/v1/policy/reload", None::<&()>, None)
             .await
     }
 
@@ -518,7 +541,7 @@ impl Client {
             .await
     }
 
-    pub async fn policy(&self) -> Result<serde_json::Value, ClientError> {
+    pub async fn policy(&self) -> Result<PolicyView, ClientError> {
         self.get("/api/v1/policy").await
     }
 

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use writ_server::wire::{
-    AuditEvent, EntitlementBody, GrantView, IdentityBody, JobView, LedgerEntry, RequestView,
-    SystemBody, TokenView,
+    AuditEvent, EntitlementBody, ExplainView, GrantView, IdentityBody, JobView, LedgerEntry,
+    PolicyView, RequestView, SystemBody, TokenView,
 };
 
 pub fn print<T: Serialize>(
@@ -55,6 +55,13 @@ pub fn request(r: &RequestView) -> String {
         let _ = writeln!(s, "  ticket         {t}");
     }
     let _ = writeln!(s, "  justification  {}", r.justification);
+    if let Some(e) = &r.sod_exception {
+        let _ = writeln!(
+            s,
+            "  SoD exception  rule `{}`: also holds {} ({}) — {}",
+            e.rule, e.conflicts_with, e.held_as, e.justification
+        );
+    }
     if let Some(c) = &r.constraints {
         let _ = writeln!(
             s,
@@ -94,12 +101,24 @@ pub fn request(r: &RequestView) -> String {
                     st.decided_at.as_deref().unwrap_or("")
                 );
                 let _ = writeln!(s, "     authority: {}", st.basis.as_deref().unwrap_or(""));
+                if !st.policies.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "     policies:  {} (version {})",
+                        st.policies.join(", "),
+                        short(st.policy_version.as_deref().unwrap_or(""))
+                    );
+                }
+                for f in &st.facts {
+                    let _ = writeln!(s, "     fact:      {f}");
+                }
                 if let Some(c) = &st.comment {
                     let _ = writeln!(s, "     comment:   {c}");
                 }
             }
             None => {
-                let _ = writeln!(s, "  {}. {:<18} open", st.index, st.role);
+                let escalated = if st.escalated { " (escalated)" } else { "" };
+                let _ = writeln!(s, "  {}. {:<18} open{escalated}", st.index, st.role);
                 for e in &st.eligible {
                     let _ = writeln!(s, "     eligible:  {} — {}", e.identity, e.basis);
                 }
@@ -109,10 +128,86 @@ pub fn request(r: &RequestView) -> String {
                 if let Some(n) = &st.note {
                     let _ = writeln!(s, "     note:      {n}");
                 }
-                if st.eligible.is_empty() && r.status == "pending" {
+                if st.eligible.is_empty() && matches!(r.status.as_str(), "pending" | "dry-run") {
                     let _ = writeln!(s, "     nobody can decide this step now");
                 }
             }
+        }
+    }
+    s
+}
+
+/// `writ policy show`: the version and the Cedar policies in force.
+pub fn policy(p: &PolicyView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Approval policy {}", p.version);
+    let _ = writeln!(
+        s,
+        "  Cedar set    {}",
+        p.directory
+            .as_deref()
+            .unwrap_or("shipped (no [policy] dir configured)")
+    );
+    let mut t = table(&["policy", "effect", "file", "reason"]);
+    for i in &p.policies {
+        t.add_row(vec![
+            i.id.clone(),
+            i.effect.clone(),
+            i.file.clone(),
+            i.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    let _ = writeln!(s, "{t}");
+    s
+}
+
+/// `writ policy explain`: each step, who decided it under what, who may decide it now.
+pub fn explain(e: &ExplainView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Request {}  [{}]", e.request, e.status);
+    let _ = writeln!(s, "  submitted under policy {}", short(&e.submitted_under));
+    let _ = writeln!(
+        s,
+        "  judged now under       {} at {}",
+        short(&e.policy_version),
+        e.at
+    );
+    for st in &e.steps {
+        let _ = writeln!(s, "Step {}. {}  [{}]", st.index, st.role, st.state);
+        if let Some(a) = &st.approver {
+            let _ = writeln!(
+                s,
+                "  decided by {a} under {} (version {})",
+                if st.decided_under.is_empty() {
+                    "the chains before Cedar".to_owned()
+                } else {
+                    st.decided_under.join(", ")
+                },
+                short(st.decided_policy_version.as_deref().unwrap_or(""))
+            );
+            for f in &st.decided_facts {
+                let _ = writeln!(s, "    fact: {f}");
+            }
+        }
+        if st.eligible_now.is_empty() {
+            let _ = writeln!(s, "  eligible now: nobody");
+        }
+        for c in &st.eligible_now {
+            let _ = writeln!(
+                s,
+                "  eligible now: {} by {}",
+                c.identity,
+                c.policies.join(", ")
+            );
+            for f in &c.facts {
+                let _ = writeln!(s, "    fact: {f}");
+            }
+        }
+        for x in &st.excluded_now {
+            let _ = writeln!(s, "  excluded:     {} — {}", x.identity, x.why);
+        }
+        if let Some(n) = &st.note {
+            let _ = writeln!(s, "  note:         {n}");
         }
     }
     s
@@ -179,6 +274,13 @@ pub fn grant(g: &GrantView) -> String {
             g.provisioned_at.as_deref().unwrap_or("(not confirmed)"),
             g.deprovisioned_at.as_deref().unwrap_or("-")
         );
+        if let Some(h) = &g.held {
+            let _ = writeln!(
+                s,
+                "  HELD         not provisioned: {h}; once authority is restored, `writ provisioning retry {} --action provision`",
+                g.id
+            );
+        }
         if let Some(f) = &g.failed_job {
             let _ = writeln!(
                 s,

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use writ_core::{
     Actor, ApprovalPolicy, Comment, Constraints, Decision, Drift, DriftKind, DurationSpec,
     EmploymentType, Entitlement, EntitlementKind, EntitlementRef, Event, GrantId, Human, Identity,
-    IdentityKind, IdentityStatus, JobAction, Justification, Name, Nhi, NhiKind, Reason, Receipt,
-    Recorded, RequestId, RequestKind, RiskTier, Role, Sealed, StepRole, Submission, System,
-    SystemKind, TicketRef, Timestamp, Token, TokenId, canonical_bytes, sha256_hex,
+    IdentityKind, IdentityStatus, JobAction, Justification, LostAuthority, Name, Nhi, NhiKind,
+    Reason, Receipt, Recorded, RequestId, RequestKind, RiskTier, Role, Sealed, SodException,
+    StepAuthority, StepRole, Submission, System, SystemKind, TicketRef, Timestamp, Token, TokenId,
+    canonical_bytes, sha256_hex,
 };
 use writ_core::{
     Assignee, CampaignId, CampaignSpec, DeadlineAction, ItemOpened, Occurrence, ReviewDecision,
@@ -55,11 +56,22 @@ pub fn submission() -> Submission {
             StepRole::EntitlementOwner,
             StepRole::Security,
             StepRole::Group("helpdesk".into()),
+            StepRole::SodException,
         ],
+        sod_exception: Some(SodException {
+            rule: "payments".into(),
+            conflicts_with: EntitlementRef::parse("pg-prod/readonly").unwrap(),
+            held_as: "grant grt_0000000000000003".into(),
+            justification: Justification::parse("quarter-end close needs both, Ünder audit")
+                .unwrap(),
+        }),
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at("2026-03-02T09:00:00.123Z"),
     }
 }
+
+/// How many kinds of event there are; `every_event` holds each at least once.
+pub const EVENT_KINDS: usize = 33;
 
 /// One event of every kind, with optional fields both set and unset.
 pub fn every_event() -> Vec<Event> {
@@ -73,6 +85,7 @@ pub fn every_event() -> Vec<Event> {
         Event::PolicyActivated {
             version: policy.version(),
             policy,
+            previous: Some("ab".repeat(32)),
         },
         Event::IdentityUpserted {
             identity: Identity {
@@ -158,6 +171,10 @@ pub fn every_event() -> Vec<Event> {
                 .into(),
             policy_version: ApprovalPolicy::default().version(),
             request_digest: digest,
+            authority: Some(StepAuthority {
+                policies: vec!["entitlement-owner".into()],
+                facts: vec!["owner of system `pg-prod`".into()],
+            }),
         },
         Event::RequestApproved {
             request: request.clone(),
@@ -200,6 +217,15 @@ pub fn every_event() -> Vec<Event> {
         Event::ProvisioningRetried {
             grant: grant.clone(),
             action: JobAction::Deprovision,
+        },
+        Event::AuthorityRechecked {
+            grant: grant.clone(),
+            policy_version: ApprovalPolicy::default().version(),
+            lost: vec![LostAuthority {
+                step: 1,
+                approver: name("bob"),
+                why: "no longer has authority: no policy in force permits them".into(),
+            }],
         },
         Event::GrantDeprovisioned {
             grant: grant.clone(),
@@ -359,6 +385,7 @@ pub fn every_event() -> Vec<Event> {
             basis: "manager of `svc-etl`".into(),
             policy_version: ApprovalPolicy::default().version(),
             request_digest: "00".repeat(32),
+            authority: None,
         },
         Event::PersonalDataErased {
             identity: name("bob"),
@@ -403,9 +430,10 @@ pub fn every_event() -> Vec<Event> {
             Event::ReviewNotified { .. } => 29,
             Event::ReviewerFlagged { .. } => 30,
             Event::CampaignClosed { .. } => 31,
+            Event::AuthorityRechecked { .. } => 32,
         })
         .collect();
-    assert_eq!(covered.len(), 32, "every event kind is exercised");
+    assert_eq!(covered.len(), EVENT_KINDS, "every event kind is exercised");
     events
 }
 

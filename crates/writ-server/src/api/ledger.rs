@@ -239,6 +239,27 @@ pub async fn evidence(
         .events_of(&format!("policy:{}", request.submission.policy_version))
         .await?;
     events.truncate(1);
+    // A step decided after a policy change was judged under the newer policy: the
+    // bundle proves that one too.
+    let mut later: Vec<&str> = request
+        .steps
+        .iter()
+        .filter_map(|s| s.decision.as_ref().map(|d| d.policy_version.as_str()))
+        .filter(|v| *v != request.submission.policy_version)
+        .collect();
+    later.sort_unstable();
+    later.dedup();
+    for v in later {
+        if let Some(first) = state
+            .store
+            .events_of(&format!("policy:{v}"))
+            .await?
+            .into_iter()
+            .next()
+        {
+            events.push(first);
+        }
+    }
     events.extend(
         state
             .store

@@ -69,14 +69,3 @@ pub async fn me(p: Principal) -> Result<Response, ApiError> {
         },
     )
 }
-
-/// The approval policy in force and its version hash.
-#[utoipa::path(get, path = "/api/v1/policy", tag = "meta",
-    responses((status = 200, description = "The policy as JSON with its version", body = Object), (status = 401, body = Problem)))]
-pub async fn policy(State(state): State<AppState>, _p: Principal) -> Result<Response, ApiError> {
-    let policy = state.store.policy().await?;
-    json(
-        StatusCode::OK,
-        &serde_json::json!({ "version": policy.1, "policy": policy.0 }),
-    )
-}

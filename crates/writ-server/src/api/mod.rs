@@ -5,8 +5,9 @@ mod catalog;
 mod grants;
 mod ledger;
 pub mod meta;
+mod policy;
 mod provisioning;
-mod requests;
+pub(crate) mod requests;
 mod reviews;
 mod tokens;
 
@@ -89,7 +90,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reviews::report))
         .routes(routes!(reviews::overdue))
         .routes(routes!(meta::me))
-        .routes(routes!(meta::policy))
+        .routes(routes!(policy::show))
+        .routes(routes!(policy::reload))
+        .routes(routes!(policy::explain))
 }
 
 /// Query parameters, with problem+json on bad input.
@@ -121,13 +124,12 @@ pub async fn execute(
     let outcome = state
         .store
         .execute(Envelope {
-            actor,
-            command,
             idempotency,
+            ..Envelope::new(actor, command)
         })
         .await?;
     Ok(match outcome {
-        Outcome::Committed(events) => Executed::Fresh(events),
+        Outcome::Committed(events) | Outcome::Preview(events) => Executed::Fresh(events),
         Outcome::Replayed(rec) => Executed::Replay(rec),
     })
 }

@@ -6,10 +6,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use writ_core::{
-    Command, Comment, Constraints, Decision, DurationSpec, EntitlementRef, Justification, Name,
-    Org, Reason, Request, RequestId, RequestKind, RequestStatus, TicketRef, eligibility,
+    Command, Comment, Constraints, Decision, DurationSpec, EntitlementRef, Event, Justification,
+    Name, Org, Reason, Request, RequestId, RequestKind, RequestStatus, TicketRef, eligibility,
 };
-use writ_store::RequestFilter;
+use writ_store::{Envelope, Outcome, RequestFilter};
 
 use super::{Params, json, perform, subject_id};
 use crate::app::AppState;
@@ -60,7 +60,7 @@ pub async fn view(
     let org = state.store.org().await?;
     let policy = state.store.policy().await?;
     let open = if r.status == RequestStatus::Pending {
-        eligibility(&org, &policy.0, &r, state.clock.now())
+        eligibility(&org, policy.rules(), &r, state.clock.now())
     } else {
         Vec::new()
     };
@@ -120,7 +120,7 @@ pub async fn list(
     let mut out = Vec::new();
     for r in rows {
         let open = if r.status == RequestStatus::Pending {
-            eligibility(&org, &policy.0, &r, now)
+            eligibility(&org, policy.rules(), &r, now)
         } else {
             Vec::new()
         };
@@ -141,14 +141,23 @@ pub async fn list(
     json(StatusCode::OK, &RequestList { requests: out })
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// Judge the request and show its steps and eligible approvers without
+    /// submitting it (status `dry-run`, nothing recorded).
+    dry_run: Option<bool>,
+}
+
 /// Submit an access request. Steps and eligible approvers are worked out at once.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(CreateQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Acting(p): Acting,
+    Params(q): Params<CreateQuery>,
     JsonBody { body, idempotency }: JsonBody<NewRequest>,
 ) -> Result<Response, ApiError> {
     let command = Command::Submit {
@@ -167,7 +176,16 @@ pub async fn create(
             Some(k) => field("kind", RequestKind::parse(k))?,
         },
         constraints: body.constraints.map(Constraints::from),
+        sod_exception: body
+            .sod_exception
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| field("sod_exception", Justification::parse(t)))
+            .transpose()?,
     };
+    if q.dry_run.unwrap_or(false) {
+        return dry_run(&state, &p, command).await;
+    }
     perform(
         &state,
         &p,
@@ -185,6 +203,33 @@ pub async fn create(
         },
     )
     .await
+}
+
+/// The request `command` would submit, judged by the same rules, with its steps
+/// and who may decide them; nothing is recorded.
+async fn dry_run(state: &AppState, p: &Principal, command: Command) -> Result<Response, ApiError> {
+    let outcome = state
+        .store
+        .execute(Envelope::dry_run(p.actor(), command))
+        .await?;
+    let Outcome::Preview(events) = outcome else {
+        return Err(ApiError::internal("a dry run wrote to the ledger"));
+    };
+    let Some((submission, digest)) = events.into_iter().find_map(|e| match e.event {
+        Event::RequestSubmitted { request, digest } => Some((request, digest)),
+        _ => None,
+    }) else {
+        return Err(ApiError::internal(
+            "a dry-run submission produced no request",
+        ));
+    };
+    let r = Request::submitted(submission, digest);
+    let org = state.store.org().await?;
+    let policy = state.store.policy().await?;
+    let open = eligibility(&org, policy.rules(), &r, state.clock.now());
+    let mut view = RequestView::new(&r, &open);
+    view.status = "dry-run".into();
+    json(StatusCode::OK, &view)
 }
 
 /// Show a request: its frozen content, its steps, and who may decide each open step.

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
+mod policy;
 mod review;
+pub use policy::*;
 pub use review::*;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,20 @@ pub struct NewRequest {
     /// For non-human identities: what the issued credential may do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraints: Option<ConstraintsBody>,
+    /// Why a separation-of-duties exception is needed, when the request completes a
+    /// toxic combination whose rule allows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sod_exception: Option<String>,
+}
+
+/// The separation-of-duties exception a request asks for.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SodExceptionView {
+    pub rule: String,
+    pub conflicts_with: String,
+    /// `grant g_…` or `request req_…`.
+    pub held_as: String,
+    pub justification: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -96,8 +112,14 @@ pub struct CancelBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EligibleView {
     pub identity: String,
-    /// The fact that makes this identity eligible.
+    /// The facts and policies that make this identity eligible, in words.
     pub basis: String,
+    /// Ids of the Cedar policies that permit this identity.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// The facts about this identity those policies use.
+    #[serde(default)]
+    pub facts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -122,8 +144,17 @@ pub struct StepView {
     pub basis: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// For a decided step: the Cedar policies that permitted the decision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// For a decided step: the facts about the approver those policies used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<String>,
+    /// The step passed its deadline and escalated to the fallback approvers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
     /// For an open step of a pending request: who may decide it now, and why.
     #[serde(default)]
     pub eligible: Vec<EligibleView>,
@@ -166,6 +197,9 @@ pub struct RequestView {
     pub digest: String,
     /// Version of the approval policy the steps were derived from.
     pub policy_version: String,
+    /// A separation-of-duties exception: the toxic combination and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sod_exception: Option<SodExceptionView>,
     pub steps: Vec<StepView>,
 }
 
@@ -191,7 +225,16 @@ impl RequestView {
                     comment: d.and_then(|d| d.comment.as_ref().map(|c| c.to_string())),
                     basis: d.map(|d| d.basis.clone()),
                     policy_version: d.map(|d| d.policy_version.clone()),
+                    policies: d
+                        .and_then(|d| d.authority.as_ref())
+                        .map(|a| a.policies.clone())
+                        .unwrap_or_default(),
+                    facts: d
+                        .and_then(|d| d.authority.as_ref())
+                        .map(|a| a.facts.clone())
+                        .unwrap_or_default(),
                     decided_at: d.map(|d| ts(d.decided_at)),
+                    escalated: step.escalated,
                     eligible: e
                         .map(|e| e.eligible.iter().map(EligibleView::from).collect())
                         .unwrap_or_default(),
@@ -226,6 +269,12 @@ impl RequestView {
             cancel_reason: r.cancel_reason.as_ref().map(|c| c.to_string()),
             digest: r.digest.clone(),
             policy_version: s.policy_version.clone(),
+            sod_exception: s.sod_exception.as_ref().map(|e| SodExceptionView {
+                rule: e.rule.clone(),
+                conflicts_with: e.conflicts_with.to_string(),
+                held_as: e.held_as.clone(),
+                justification: e.justification.to_string(),
+            }),
             steps,
         }
     }
@@ -236,6 +285,8 @@ impl From<&Candidate> for EligibleView {
         EligibleView {
             identity: c.identity.to_string(),
             basis: c.basis.clone(),
+            policies: c.authority.policies.clone(),
+            facts: c.authority.facts.clone(),
         }
     }
 }
@@ -289,6 +340,10 @@ pub struct GrantView {
     /// The job that failed for good (`provision` or `deprovision`), waiting for a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_job: Option<String>,
+    /// Held, not provisioned: an approver lost authority before provisioning (who and
+    /// why). An admin's retry checks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
     /// Its provisioning jobs (shown for one grant, not in lists).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobView>,
@@ -314,6 +369,7 @@ impl From<&Grant> for GrantView {
             provisioned_at: g.provisioned_at.map(ts),
             deprovisioned_at: g.deprovisioned_at.map(ts),
             failed_job: g.failed.map(|a| a.as_str().to_owned()),
+            held: g.held.clone(),
             jobs: Vec::new(),
         }
     }

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use writ_core::{
-    Actor, ApprovalPolicy, Clock, Grant, GrantId, IdGen, Name, Org, Recorded, Request, RequestId,
+    ActivePolicy, Actor, Clock, Grant, GrantId, IdGen, Name, Org, Recorded, Request, RequestId,
     Timestamp, Token, TokenId,
 };
 use writ_core::{Campaign, CampaignId};
@@ -49,7 +49,7 @@ const READERS: usize = 4;
 #[derive(Debug)]
 pub struct Shared {
     pub org: RwLock<Arc<Org>>,
-    pub policy: RwLock<Arc<(ApprovalPolicy, String)>>,
+    pub policy: RwLock<Arc<ActivePolicy>>,
     pub events_appended: AtomicU64,
     pub commits: AtomicU64,
 }
@@ -376,7 +376,7 @@ impl Store for SqliteStore {
             .clone())
     }
 
-    async fn policy(&self) -> Result<Arc<(ApprovalPolicy, String)>, StoreError> {
+    async fn policy(&self) -> Result<Arc<ActivePolicy>, StoreError> {
         Ok(self
             .shared
             .policy

@@ -90,9 +90,9 @@ impl Projector {
 
     pub fn project(&mut self, conn: &Connection, rec: &Recorded) -> DbResult<()> {
         match &rec.event {
-            Event::PolicyActivated { version, policy } => {
-                rows::save_policy(conn, version, policy, rec.at)?
-            }
+            Event::PolicyActivated {
+                version, policy, ..
+            } => rows::save_policy(conn, version, policy, rec.at)?,
             Event::IdentityUpserted { identity } => rows::save_identity(conn, identity)?,
             Event::SystemUpserted { system } => rows::save_system(conn, system)?,
             Event::EntitlementUpserted { entitlement } => {
@@ -155,6 +155,22 @@ impl Projector {
                     _ => unreachable!("matched above"),
                 };
                 rows::close_job(conn, grant, action, state, rec.seq, error)?;
+            }
+            Event::AuthorityRechecked { grant, .. } => {
+                let (_, g) = self.apply_to_grant(conn, rec, grant)?;
+                // Held: the job leaves the queue like a dead letter, visible and
+                // retryable by an admin, with the reason.
+                if let Some(why) = &g.held {
+                    let error = format!("held: {why}");
+                    rows::close_job(
+                        conn,
+                        grant,
+                        JobAction::Provision,
+                        "dead",
+                        rec.seq,
+                        Some(&error),
+                    )?;
+                }
             }
             Event::DriftFound { drift, action } => {
                 rows::save_finding(conn, drift, action, rec.seq)?;

@@ -3,8 +3,9 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
     ApprovalPolicy, Comment, Decision, Drift, DriftKind, Entitlement, EntitlementRef, Event, Grant,
-    GrantId, GrantStatus, Identity, JobAction, Name, Org, Reason, Recorded, Request, RequestId,
-    RequestStatus, Step, StepDecision, StepRole, Submission, System, Timestamp, Token, TokenId,
+    GrantId, GrantStatus, Holding, Identity, JobAction, Name, Org, Reason, Recorded, Request,
+    RequestId, RequestStatus, Step, StepDecision, StepRole, Submission, System, Timestamp, Token,
+    TokenId,
 };
 
 use crate::{CredentialRecord, Finding, JobState, ProvisioningJob, StoreError};
@@ -232,7 +233,8 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
     let submission: Submission = json(&what, &submission)?;
     let mut steps = Vec::with_capacity(submission.steps.len());
     let mut stmt = conn.prepare_cached(
-        "SELECT idx, role, approver, decision, comment, basis, policy_version, decided_at
+        "SELECT idx, role, approver, decision, comment, basis, policy_version, decided_at,
+                authority, escalated
          FROM request_steps WHERE request_id = ?1 ORDER BY idx",
     )?;
     let mut rows = stmt.query(params![id])?;
@@ -257,6 +259,10 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
                     basis: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
                     policy_version: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
                     decided_at: Timestamp(r.get::<_, Option<i64>>(7)?.unwrap_or_default()),
+                    authority: match r.get::<_, Option<String>>(8)? {
+                        Some(a) => Some(json(&what, &a)?),
+                        None => None,
+                    },
                 })
             }
         };
@@ -264,6 +270,7 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
             index: r.get(0)?,
             role: StepRole::parse(&role).map_err(|e| corrupt(&what, e))?,
             decision,
+            escalated: r.get(9)?,
         });
     }
     Ok(Some(Request {
@@ -336,11 +343,17 @@ pub fn save_step(conn: &Connection, r: &Request, index: u32, insert: bool) -> Db
     let d = step.decision.as_ref();
     let sql = if insert {
         "INSERT INTO request_steps
-         (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+         (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at,
+          authority, escalated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     } else {
         "UPDATE request_steps SET role = ?3, approver = ?4, decision = ?5, comment = ?6, basis = ?7,
-         policy_version = ?8, decided_at = ?9 WHERE request_id = ?1 AND idx = ?2"
+         policy_version = ?8, decided_at = ?9, authority = ?10, escalated = ?11
+         WHERE request_id = ?1 AND idx = ?2"
+    };
+    let authority = match d.and_then(|d| d.authority.as_ref()) {
+        Some(a) => Some(to_json(a)?),
+        None => None,
     };
     conn.prepare_cached(sql)?.execute(params![
         r.submission.id.as_str(),
@@ -352,6 +365,8 @@ pub fn save_step(conn: &Connection, r: &Request, index: u32, insert: bool) -> Db
         d.map(|d| d.basis.as_str()),
         d.map(|d| d.policy_version.as_str()),
         d.map(|d| d.decided_at.millis()),
+        authority,
+        step.escalated,
     ])?;
     Ok(())
 }
@@ -373,7 +388,7 @@ pub fn open_request_for(
 
 // ---- grants ------------------------------------------------------------------------
 
-pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed, credential";
+pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed, credential, held";
 
 pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
     let id: String = r.get(0)?;
@@ -408,6 +423,7 @@ pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
             None => None,
         },
         credential: r.get(17)?,
+        held: r.get(18)?,
     })
 }
 
@@ -419,6 +435,27 @@ pub fn load_grant(conn: &Connection, id: &str) -> DbResult<Option<Grant>> {
         Some(r) => Ok(Some(grant_from(r)?)),
         None => Ok(None),
     }
+}
+
+/// What separation of duties counts for `beneficiary`: live grants (pending or
+/// active) and pending requests.
+pub fn holdings_of(conn: &Connection, beneficiary: &Name) -> DbResult<Vec<Holding>> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT entitlement, 'grant ' || id FROM grants WHERE beneficiary = ?1 AND status IN ('pending', 'active')
+         UNION ALL
+         SELECT entitlement, 'request ' || id FROM requests WHERE beneficiary = ?1 AND status = 'pending'",
+    )?;
+    let mut rows = stmt.query(params![beneficiary.as_str()])?;
+    while let Some(r) = rows.next()? {
+        let e: String = r.get(0)?;
+        out.push(Holding {
+            entitlement: EntitlementRef::parse(&e)
+                .map_err(|m| corrupt(&format!("a holding of `{beneficiary}`"), m))?,
+            held_as: r.get(1)?,
+        });
+    }
+    Ok(out)
 }
 
 pub fn active_grant_for(
@@ -438,7 +475,7 @@ pub fn active_grant_for(
 
 pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?
     .execute(params![
         g.id.as_str(),
@@ -459,6 +496,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.deprovisioned_at.map(Timestamp::millis),
         g.failed.map(JobAction::as_str),
         g.credential,
+        g.held,
     ])?;
     Ok(())
 }
@@ -468,7 +506,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
 pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(
         "UPDATE grants SET status = ?2, ended_at = ?3, ended_by = ?4, end_reason = ?5, successor = ?6, \
-         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9, credential = ?10, review_by = ?11 WHERE id = ?1",
+         provisioned_at = ?7, deprovisioned_at = ?8, failed = ?9, credential = ?10, review_by = ?11, held = ?12 WHERE id = ?1",
     )?
     .execute(params![
         g.id.as_str(),
@@ -482,6 +520,7 @@ pub fn update_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.failed.map(JobAction::as_str),
         g.credential,
         g.review_by.millis(),
+        g.held,
     ])?;
     Ok(())
 }

@@ -289,6 +289,14 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX grants_review ON grants(status, review_by);
     "#,
+    // 5: approval authority as Cedar policy. A decision keeps the policies and facts
+    // it rested on; a step may escalate; a grant whose approver lost authority before
+    // provisioning is held.
+    r#"
+    ALTER TABLE request_steps ADD COLUMN authority TEXT;
+    ALTER TABLE request_steps ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE grants ADD COLUMN held TEXT;
+    "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.

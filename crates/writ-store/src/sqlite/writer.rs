@@ -14,8 +14,8 @@ use std::sync::{Arc, PoisonError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use writ_core::{
-    ApprovalPolicy, Clock, Command, Ctx, Event, IdGen, Name, Org, PairState, Recorded, Refusal,
-    ReviewCtx, ReviewNeeds, Timestamp, decide, micro_review_applies,
+    ActivePolicy, ApprovalPolicy, Clock, Command, Ctx, Event, IdGen, Name, Org, PairState,
+    Recorded, Refusal, ReviewCtx, ReviewNeeds, Timestamp, decide, micro_review_applies,
 };
 
 use writ_ledger::{Checkpoint, LedgerKey};
@@ -72,7 +72,7 @@ pub enum Job {
 #[derive(Clone)]
 pub struct State {
     pub org: Arc<Org>,
-    pub policy: Arc<(ApprovalPolicy, String)>,
+    pub policy: Arc<ActivePolicy>,
     pub active_policy: Option<String>,
     pub next_seq: u64,
     pub last_at: Timestamp,
@@ -86,12 +86,8 @@ impl State {
     pub fn load(conn: &Connection) -> DbResult<State> {
         let org = rows::load_org(conn)?;
         let (policy, active_policy) = match rows::load_policy(conn)? {
-            Some((p, v)) => ((p, v.clone()), Some(v)),
-            None => {
-                let p = ApprovalPolicy::default();
-                let v = p.version();
-                ((p, v), None)
-            }
+            Some((p, v)) => (ActivePolicy::new(p), Some(v)),
+            None => (ActivePolicy::new(ApprovalPolicy::default()), None),
         };
         let (max_seq, max_at): (Option<i64>, Option<i64>) =
             conn.query_row("SELECT MAX(seq), MAX(at) FROM events", [], |r| {
@@ -111,8 +107,10 @@ impl State {
 
     fn absorb(&mut self, rec: &Recorded) {
         match &rec.event {
-            Event::PolicyActivated { version, policy } => {
-                self.policy = Arc::new((policy.clone(), version.clone()));
+            Event::PolicyActivated {
+                version, policy, ..
+            } => {
+                self.policy = Arc::new(ActivePolicy::new(policy.clone()));
                 self.active_policy = Some(version.clone());
             }
             e @ (Event::IdentityUpserted { .. }
@@ -458,12 +456,30 @@ fn run_command(
     let review = match (&needs.review, &envelope.command) {
         // An identity's grants matter only when the change opens a micro-review.
         (Some(ReviewNeeds::Beneficiary(_)), Command::UpsertIdentity { identity })
-            if !micro_review_applies(&state.org, &state.policy.0, identity) =>
+            if !micro_review_applies(&state.org, &state.policy.policy, identity) =>
         {
             ReviewCtx::default()
         }
         (Some(n), _) => super::review::load_ctx(conn, projector, n).map_err(db)?,
         (None, _) => ReviewCtx::default(),
+    };
+    // Separation of duties counts the beneficiary's live grants and pending requests,
+    // read only when a toxic rule names the entitlement asked for.
+    let holdings = match &envelope.command {
+        Command::Submit {
+            beneficiary,
+            entitlement,
+            ..
+        } if state
+            .policy
+            .policy
+            .toxic
+            .iter()
+            .any(|r| r.partner(entitlement).is_some()) =>
+        {
+            rows::holdings_of(conn, beneficiary).map_err(db)?
+        }
+        _ => Vec::new(),
     };
     // Ledger time never runs backwards, whatever the wall clock does.
     let now = clock.now().max(state.last_at);
@@ -473,8 +489,9 @@ fn run_command(
     let events = {
         let ctx = Ctx {
             org: &state.org,
-            policy: &state.policy.0,
-            policy_version: &state.policy.1,
+            policy: &state.policy.policy,
+            policy_version: &state.policy.version,
+            authority: &state.policy.authority,
             active_policy_version: state.active_policy.as_deref(),
             now,
             request: request.as_ref(),
@@ -486,9 +503,23 @@ fn run_command(
             },
             provisioned_systems: &state.provisioned_systems,
             review: &review,
+            holdings: &holdings,
         };
         decide(&ctx, &envelope.actor, &envelope.command, ids)?
     };
+    if envelope.dry_run {
+        let preview = events
+            .into_iter()
+            .zip(state.next_seq..)
+            .map(|(event, seq)| Recorded {
+                seq,
+                at: now,
+                actor: envelope.actor.clone(),
+                event,
+            })
+            .collect();
+        return Ok(Outcome::Preview(preview));
+    }
 
     let mut recorded = Vec::with_capacity(events.len());
     // Salts for the personal values each leaf commits to: from the OS's CSPRNG, so a

@@ -265,6 +265,7 @@ pub fn submit(beneficiary: &str, entitlement: &str, duration: DurationSpec) -> C
         duration,
         kind: RequestKind::Standard,
         constraints: None,
+        sod_exception: None,
     }
 }
 
@@ -287,6 +288,7 @@ pub fn renew(beneficiary: &str, entitlement: &str, duration: DurationSpec) -> Co
             duration,
             kind: RequestKind::Renewal,
             constraints,
+            sod_exception: None,
         },
         _ => unreachable!(),
     }
@@ -481,7 +483,10 @@ pub async fn snapshot(store: &dyn Store) -> Snapshot {
             .collect(),
         stats: store.stats().await.unwrap(),
         org: (*store.org().await.unwrap()).clone(),
-        policy: (*store.policy().await.unwrap()).clone(),
+        policy: {
+            let p = store.policy().await.unwrap();
+            (p.policy.clone(), p.version.clone())
+        },
         requests: store.requests(all_requests()).await.unwrap(),
         grants: store.grants(all_grants()).await.unwrap(),
         tokens: store.tokens(None).await.unwrap(),

@@ -148,6 +148,7 @@ pub fn new_request(
         ticket: Some("INC-4411".into()),
         kind: None,
         constraints: None,
+        sod_exception: None,
     }
 }
 
