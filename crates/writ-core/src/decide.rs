@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::authority::Authority;
+use crate::authority::{Action, Authority, Scene, Verdict};
 use crate::catalog::EntitlementKind;
 use crate::command::{Actor, Command};
 use crate::eligibility::{Rules, Standing, StepEligibility, standing, step_eligibility};
@@ -16,7 +16,9 @@ use crate::org::Org;
 use crate::policy::ApprovalPolicy;
 use crate::policy::StepRole;
 use crate::refusal::Refusal;
-use crate::request::{Decision, Request, RequestKind, RequestStatus, SodException, Submission};
+use crate::request::{
+    Decision, Request, RequestKind, RequestStatus, SodException, StepAuthority, Submission,
+};
 use crate::review::{self, ReviewCtx};
 use crate::time::DurationSpec;
 use crate::time::Timestamp;
@@ -383,7 +385,7 @@ pub fn decide(
                 (RequestKind::Renewal, Some(g)) => Some(g.id.clone()),
                 (RequestKind::Standard, None) => None,
             };
-            let submission = Submission {
+            let mut submission = Submission {
                 id: RequestId::generate(ids),
                 requester: requester.name.clone(),
                 beneficiary: beneficiary.clone(),
@@ -406,14 +408,25 @@ pub fn decide(
                 policy_version: ctx.policy_version.to_owned(),
                 submitted_at: ctx.now,
                 sod_exception: sod.map(|(e, _)| e),
+                pre_approved: None,
             };
+            if let Some(pre) = pre_approval(ctx, &submission, b) {
+                submission.steps.clear();
+                submission.pre_approved = Some(pre);
+            }
             let digest = submission
                 .digest()
                 .map_err(|e| Refusal::invalid("unencodable", e.to_string()))?;
-            Ok(vec![Event::RequestSubmitted {
-                request: submission,
+            let pre_approved = submission.pre_approved.is_some();
+            let id = submission.id.clone();
+            let mut events = vec![Event::RequestSubmitted {
+                request: submission.clone(),
                 digest,
-            }])
+            }];
+            if pre_approved {
+                events.extend(approval_events(ctx, &id, &submission, ids));
+            }
+            Ok(events)
         }
         Command::Decide {
             request,
@@ -1065,37 +1078,80 @@ fn decide_step(
                     .is_some_and(|d| d.decision == Decision::Approve)
             });
             if others_approved {
-                let grant = GrantId::generate(ids);
-                // The clock starts at the final approval, not at the request.
-                let expires_at = ctx.now.plus(s.duration);
-                let review_by = expires_at.min(ctx.now.plus(ctx.policy.review_period));
-                events.push(Event::RequestApproved {
-                    request: request.clone(),
-                    grant: grant.clone(),
-                });
-                events.push(Event::GrantCreated {
-                    grant: grant.clone(),
-                    request: request.clone(),
-                    beneficiary: s.beneficiary.clone(),
-                    entitlement: s.entitlement.clone(),
-                    expires_at,
-                    review_by,
-                    renews: s.renews.clone(),
-                    provision: ctx.provisioned_systems.contains(&s.entitlement.system),
-                });
-                if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
-                    && &g.id == old
-                    && g.is_live()
-                {
-                    events.push(Event::GrantRenewed {
-                        grant: old.clone(),
-                        successor: grant,
-                    });
-                }
+                events.extend(approval_events(ctx, request, s, ids));
             }
         }
     }
     Ok(events)
+}
+
+/// The request approved: its grant, whose clock starts now (at the final approval,
+/// not at the request), and the end of the grant it renews.
+fn approval_events(
+    ctx: &Ctx<'_>,
+    request: &RequestId,
+    s: &Submission,
+    ids: &mut dyn IdGen,
+) -> Vec<Event> {
+    let grant = GrantId::generate(ids);
+    let expires_at = ctx.now.plus(s.duration);
+    let review_by = expires_at.min(ctx.now.plus(ctx.policy.review_period));
+    let mut events = vec![
+        Event::RequestApproved {
+            request: request.clone(),
+            grant: grant.clone(),
+        },
+        Event::GrantCreated {
+            grant: grant.clone(),
+            request: request.clone(),
+            beneficiary: s.beneficiary.clone(),
+            entitlement: s.entitlement.clone(),
+            expires_at,
+            review_by,
+            renews: s.renews.clone(),
+            provision: ctx.provisioned_systems.contains(&s.entitlement.system),
+        },
+    ];
+    if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
+        && &g.id == old
+        && g.is_live()
+    {
+        events.push(Event::GrantRenewed {
+            grant: old.clone(),
+            successor: grant,
+        });
+    }
+    events
+}
+
+/// Automated fulfilment: whether a Cedar `auto_approve` policy pre-approves the
+/// request for its beneficiary. Never for a separation-of-duties exception, never
+/// for an NHI whose owner has left; an evaluation error means no (people decide).
+fn pre_approval(ctx: &Ctx<'_>, s: &Submission, beneficiary: &Identity) -> Option<StepAuthority> {
+    if s.sod_exception.is_some() {
+        return None;
+    }
+    if let Some(owner) = beneficiary.owner()
+        && !ctx.org.identity(owner).is_some_and(Identity::is_active)
+    {
+        return None;
+    }
+    let scene = Scene::new(ctx.authority, ctx.org, s, [&s.beneficiary]).ok()?;
+    match ctx
+        .authority
+        .evaluate(&scene, Action::AutoApprove, &s.beneficiary, None)
+    {
+        Verdict::Allow { policies } => {
+            let facts = ctx
+                .authority
+                .facts(ctx.org, s, &s.beneficiary, None, &policies);
+            Some(StepAuthority {
+                policies: policies.iter().map(|p| format!("automatic:{p}")).collect(),
+                facts,
+            })
+        }
+        Verdict::Deny { .. } | Verdict::Error(_) => None,
+    }
 }
 
 /// The shortest exception justification, whatever the policy's minimum.

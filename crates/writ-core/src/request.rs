@@ -52,6 +52,11 @@ pub struct Submission {
     /// A separation-of-duties exception this request asks for (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sod_exception: Option<SodException>,
+    /// Automated fulfilment: a Cedar policy pre-approved the request at submission
+    /// (its ids and facts); it then has no steps. The policy version is the
+    /// submission's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_approved: Option<StepAuthority>,
 }
 
 /// The toxic combination a request completes and the exception it asks for.

@@ -114,6 +114,13 @@ pub struct RequestFacts {
     pub submitted_at: String,
     pub policy_version: String,
     pub steps: Vec<String>,
+    /// Automated fulfilment: the Cedar policies that pre-approved the request, each
+    /// checked to be in the policy the bundle proves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_approved_by: Vec<String>,
+    /// A separation-of-duties exception: the rule and what it conflicts with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sod_exception: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -294,6 +301,20 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
             submitted_at: submitted.submitted_at.to_rfc3339(),
             policy_version: submitted.policy_version.clone(),
             steps: submitted.steps.iter().map(|s| s.to_string()).collect(),
+            pre_approved_by: submitted
+                .pre_approved
+                .as_ref()
+                .map(|p| p.policies.clone())
+                .unwrap_or_default(),
+            sod_exception: submitted.sod_exception.as_ref().map(|e| {
+                format!(
+                    "rule `{}`: also holds `{}` ({}); exception: {}",
+                    e.rule,
+                    e.conflicts_with,
+                    e.held_as,
+                    e.justification.as_str()
+                )
+            }),
         },
         policy_proven: false,
         decisions: Vec::new(),
@@ -413,8 +434,33 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         story.decisions.len()
                     )));
                 }
+                if let Some(pre) = &submitted.pre_approved {
+                    let Some(known) = policies.get(&submitted.policy_version) else {
+                        return Err(story_err(
+                            "the request was pre-approved by policy, but the bundle does not \
+                             prove the policy it was submitted under",
+                        ));
+                    };
+                    for id in &pre.policies {
+                        let bare = id.strip_prefix("automatic:").unwrap_or(id);
+                        if !known.iter().any(|k| k == bare) {
+                            return Err(story_err(format!(
+                                "the request names policy `{bare}` as its pre-approval, which \
+                                 is not in policy `{}`",
+                                submitted.policy_version
+                            )));
+                        }
+                    }
+                }
                 grant_id = Some(grant.clone());
-                story.outcome = Some(format!("approved at {at}"));
+                story.outcome = Some(match &submitted.pre_approved {
+                    Some(p) => format!(
+                        "approved at {at} by policy {} at version {}",
+                        p.policies.join(", "),
+                        submitted.policy_version
+                    ),
+                    None => format!("approved at {at}"),
+                });
             }
             Event::RequestDenied { request, step } => {
                 same_request(request, request_id)?;

@@ -77,6 +77,7 @@ fn submission() -> Submission {
         constraints: None,
         steps: vec![StepRole::Manager],
         sod_exception: None,
+        pre_approved: None,
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at(SUBMITTED),
     }

@@ -87,6 +87,15 @@ pub fn request(r: &RequestView) -> String {
         short(&r.digest),
         short(&r.policy_version)
     );
+    if !r.pre_approved_by.is_empty() {
+        let _ = writeln!(
+            s,
+            "  pre-approved   by policy {} at version {} ({})",
+            r.pre_approved_by.join(", "),
+            short(&r.policy_version),
+            r.pre_approval_facts.join("; ")
+        );
+    }
     let _ = writeln!(s, "Steps:");
     for st in &r.steps {
         match &st.approver {

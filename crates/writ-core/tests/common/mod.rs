@@ -65,6 +65,10 @@ pub fn submission() -> Submission {
             justification: Justification::parse("quarter-end close needs both, Ünder audit")
                 .unwrap(),
         }),
+        pre_approved: Some(StepAuthority {
+            policies: vec!["automatic:low-risk-finance".into()],
+            facts: vec!["department of `svc-etl`".into()],
+        }),
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at("2026-03-02T09:00:00.123Z"),
     }

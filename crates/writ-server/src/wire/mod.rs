@@ -200,6 +200,12 @@ pub struct RequestView {
     /// A separation-of-duties exception: the toxic combination and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sod_exception: Option<SodExceptionView>,
+    /// Automated fulfilment: the Cedar policies (`automatic:<id>`) that pre-approved
+    /// the request at `policy_version`; it then has no steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_approved_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_approval_facts: Vec<String>,
     pub steps: Vec<StepView>,
 }
 
@@ -275,6 +281,16 @@ impl RequestView {
                 held_as: e.held_as.clone(),
                 justification: e.justification.to_string(),
             }),
+            pre_approved_by: s
+                .pre_approved
+                .as_ref()
+                .map(|p| p.policies.clone())
+                .unwrap_or_default(),
+            pre_approval_facts: s
+                .pre_approved
+                .as_ref()
+                .map(|p| p.facts.clone())
+                .unwrap_or_default(),
             steps,
         }
     }
