@@ -5,9 +5,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Entitlement, System};
+use crate::delegation::DelegationSpec;
 use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
-use crate::ids::{CampaignId, GrantId, RequestId, TokenId};
+use crate::ids::{CampaignId, DelegationId, GrantId, RequestId, TokenId};
 use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 use crate::policy::ApprovalPolicy;
 use crate::request::{Decision, RequestKind};
@@ -132,6 +133,15 @@ pub enum Command {
     RetryProvisioning {
         grant: GrantId,
         action: JobAction,
+    },
+    /// Delegate one's approval authority for a window (see `delegation`).
+    Delegate {
+        spec: DelegationSpec,
+    },
+    /// End a delegation early (its delegator or an admin).
+    RevokeDelegation {
+        delegation: DelegationId,
+        reason: Option<Reason>,
     },
     /// The provisioning worker asks, just before provisioning, whether every approver
     /// of the grant's request still has authority.
@@ -278,6 +288,8 @@ impl Command {
                 ..Needs::default()
             },
             Command::ActivatePolicy { .. }
+            | Command::Delegate { .. }
+            | Command::RevokeDelegation { .. }
             | Command::UpsertSystem { .. }
             | Command::UpsertEntitlement { .. }
             | Command::IssueToken { .. } => Needs::default(),
@@ -301,6 +313,8 @@ impl Command {
             Command::FailProvisioning { .. } => "fail_provisioning",
             Command::RetryProvisioning { .. } => "retry_provisioning",
             Command::RecheckAuthority { .. } => "recheck_authority",
+            Command::Delegate { .. } => "delegate",
+            Command::RevokeDelegation { .. } => "revoke_delegation",
             Command::RecordDrift { .. } => "record_drift",
             Command::IssueCredential { .. } => "issue_credential",
             Command::NoteRotationDue { .. } => "note_rotation_due",

@@ -649,6 +649,10 @@ pub fn decide(
                 }
             }])
         }
+        Command::Delegate { spec } => crate::delegation::delegate(ctx, actor, spec, ids),
+        Command::RevokeDelegation { delegation, reason } => {
+            crate::delegation::revoke(ctx, actor, delegation, reason)
+        }
         Command::RecheckAuthority { grant, request } => {
             recheck_authority(ctx, actor, grant, request)
         }
@@ -1148,6 +1152,8 @@ fn pre_approval(ctx: &Ctx<'_>, s: &Submission, beneficiary: &Identity) -> Option
             Some(StepAuthority {
                 policies: policies.iter().map(|p| format!("automatic:{p}")).collect(),
                 facts,
+                on_behalf_of: None,
+                delegation: None,
             })
         }
         Verdict::Deny { .. } | Verdict::Error(_) => None,

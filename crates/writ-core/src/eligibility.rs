@@ -194,7 +194,14 @@ fn judge(
         .evaluate(scene, Action::Decide, who, Some(&query))
     {
         Verdict::Allow { policies } => policies,
-        Verdict::Deny { forbidden_by } => return Standing::NotPermitted(forbidden_by),
+        // A policy that forbids this person is not undone by a delegation.
+        Verdict::Deny { forbidden_by } if !forbidden_by.is_empty() => {
+            return Standing::NotPermitted(forbidden_by);
+        }
+        Verdict::Deny { .. } => {
+            return delegated(org, rules, request, index, who, &query, now)
+                .unwrap_or(Standing::NotPermitted(Vec::new()));
+        }
         Verdict::Error(e) => return Standing::Failed(e),
     };
     if let Some(why) = exclusion(org, request, index, who) {
@@ -207,8 +214,83 @@ fn judge(
     Standing::Eligible(Candidate {
         identity: who.clone(),
         basis,
-        authority: StepAuthority { policies, facts },
+        authority: StepAuthority {
+            policies,
+            facts,
+            on_behalf_of: None,
+            delegation: None,
+        },
     })
+}
+
+/// Authority through a delegation in force that covers the request: the delegator's
+/// own authority, judged by the policies for the delegator. Both the delegate and the
+/// delegator must pass the rules no policy changes; `None` when no delegation helps.
+fn delegated(
+    org: &Org,
+    rules: Rules<'_>,
+    request: &Request,
+    index: u32,
+    who: &Name,
+    query: &StepQuery<'_>,
+    now: Timestamp,
+) -> Option<Standing> {
+    let s = &request.submission;
+    let mut excluded = None;
+    let delegations = org
+        .delegations
+        .values()
+        .filter(|d| &d.delegate == who && d.active_at(now) && d.covers(s));
+    for d in delegations {
+        let scene = match Scene::new(rules.authority, org, s, [&d.delegator]) {
+            Ok(scene) => scene,
+            Err(e) => return Some(Standing::Failed(e)),
+        };
+        let policies =
+            match rules
+                .authority
+                .evaluate(&scene, Action::Decide, &d.delegator, Some(query))
+            {
+                Verdict::Allow { policies } => policies,
+                Verdict::Deny { .. } => continue,
+                Verdict::Error(e) => return Some(Standing::Failed(e)),
+            };
+        if let Some(why) = exclusion(org, request, index, who) {
+            excluded = Some(format!(
+                "{why} (acting for `{}` under delegation `{}`)",
+                d.delegator, d.id
+            ));
+            continue;
+        }
+        if let Some(why) = exclusion(org, request, index, &d.delegator) {
+            excluded = Some(format!(
+                "acts for `{}` under delegation `{}`, and `{}` {why}",
+                d.delegator, d.id, d.delegator
+            ));
+            continue;
+        }
+        let facts = rules
+            .authority
+            .facts(org, s, &d.delegator, query.group, &policies);
+        let basis = format!(
+            "on behalf of `{}` under delegation `{}` (until {}): {}",
+            d.delegator,
+            d.id,
+            d.until.to_rfc3339(),
+            rules.authority.basis(&facts, &policies, now)
+        );
+        return Some(Standing::Eligible(Candidate {
+            identity: who.clone(),
+            basis,
+            authority: StepAuthority {
+                policies,
+                facts,
+                on_behalf_of: Some(d.delegator.clone()),
+                delegation: Some(d.id.clone()),
+            },
+        }));
+    }
+    excluded.map(Standing::Excluded)
 }
 
 fn role_of(request: &Request, index: u32) -> StepRole {

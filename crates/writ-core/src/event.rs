@@ -19,9 +19,10 @@ use serde_json::Value;
 use crate::canonical::{CanonicalError, canonical_bytes};
 use crate::catalog::{Entitlement, System};
 use crate::command::Actor;
+use crate::delegation::Delegation;
 use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
-use crate::ids::{CampaignId, GrantId, RequestId, TokenId};
+use crate::ids::{CampaignId, DelegationId, GrantId, RequestId, TokenId};
 use crate::names::{Comment, EntitlementRef, Name, Reason};
 use crate::personal::{self, Personal};
 use crate::policy::{ApprovalPolicy, StepRole};
@@ -151,6 +152,16 @@ pub enum Event {
     ProvisioningRetried {
         grant: GrantId,
         action: JobAction,
+    },
+    /// An approver delegated their authority for a window.
+    DelegationGranted {
+        delegation: Delegation,
+    },
+    /// A delegation ended before its window did.
+    DelegationRevoked {
+        delegation: DelegationId,
+        revoked_at: Timestamp,
+        reason: Option<Reason>,
     },
     /// Just before provisioning, every approver's authority was judged again, by the
     /// same function as at decision time, under the policy in force. When one was
@@ -286,6 +297,8 @@ impl Event {
             Event::ProvisioningFailed { .. } => "provisioning_failed",
             Event::ProvisioningRetried { .. } => "provisioning_retried",
             Event::AuthorityRechecked { .. } => "authority_rechecked",
+            Event::DelegationGranted { .. } => "delegation_granted",
+            Event::DelegationRevoked { .. } => "delegation_revoked",
             Event::DriftFound { .. } => "drift_found",
             Event::CredentialIssued { .. } => "credential_issued",
             Event::CredentialRevoked { .. } => "credential_revoked",
@@ -331,6 +344,8 @@ impl Event {
             | Event::CredentialRevoked { grant, .. }
             | Event::CredentialRotationDue { grant, .. } => format!("grant:{grant}"),
             Event::PersonalDataErased { identity, .. } => format!("identity:{identity}"),
+            Event::DelegationGranted { delegation } => format!("delegation:{}", delegation.id),
+            Event::DelegationRevoked { delegation, .. } => format!("delegation:{delegation}"),
             Event::CampaignLaunched { campaign, .. }
             | Event::ReviewItemsOpened { campaign, .. }
             | Event::ReviewDecided { campaign, .. }

@@ -10,6 +10,7 @@ pub enum IdKind {
     Grant,
     Token,
     Campaign,
+    Delegation,
 }
 
 impl IdKind {
@@ -19,6 +20,7 @@ impl IdKind {
             IdKind::Grant => "grt_",
             IdKind::Token => "tok_",
             IdKind::Campaign => "cmp_",
+            IdKind::Delegation => "dlg_",
         }
     }
 }
@@ -129,6 +131,11 @@ id_type!(
     /// Identifies an access-review campaign, e.g. `cmp_…`.
     CampaignId,
     IdKind::Campaign
+);
+id_type!(
+    /// Identifies a delegation of approval authority, e.g. `dlg_…`.
+    DelegationId,
+    IdKind::Delegation
 );
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod clock;
 mod command;
 mod cron;
 mod decide;
+pub mod delegation;
 mod eligibility;
 mod event;
 mod grant;
@@ -41,6 +42,7 @@ pub use clock::{Clock, ManualClock};
 pub use command::{Actor, Command, Needs};
 pub use cron::Cron;
 pub use decide::{Ctx, Holding, PairState, decide};
+pub use delegation::{Delegation, DelegationSpec};
 pub use eligibility::{
     Candidate, Excluded, Rules, Standing, StepEligibility, eligibility, standing, step_eligibility,
 };
@@ -51,7 +53,9 @@ pub use grant::{Drift, DriftKind, Grant, GrantStatus, JobAction, Receipt};
 pub use identity::{
     EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
 };
-pub use ids::{CampaignId, GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id};
+pub use ids::{
+    CampaignId, DelegationId, GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id,
+};
 pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 pub use org::Org;
 pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};

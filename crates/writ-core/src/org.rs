@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::{Entitlement, System};
+use crate::delegation::Delegation;
 use crate::event::Event;
 use crate::identity::Identity;
+use crate::ids::DelegationId;
 use crate::names::{EntitlementRef, Name};
 
 /// A value snapshot of the organisation data. Decisions read it; only catalogue
@@ -14,6 +16,9 @@ pub struct Org {
     pub identities: BTreeMap<Name, Identity>,
     pub systems: BTreeMap<Name, System>,
     pub entitlements: BTreeMap<EntitlementRef, Entitlement>,
+    /// Delegations of approval authority, ended ones included (they explain past
+    /// decisions).
+    pub delegations: BTreeMap<DelegationId, Delegation>,
 }
 
 impl Org {
@@ -42,6 +47,19 @@ impl Org {
             Event::EntitlementUpserted { entitlement } => {
                 self.entitlements
                     .insert(entitlement.reference(), entitlement.clone());
+            }
+            Event::DelegationGranted { delegation } => {
+                self.delegations
+                    .insert(delegation.id.clone(), delegation.clone());
+            }
+            Event::DelegationRevoked {
+                delegation,
+                revoked_at,
+                ..
+            } => {
+                if let Some(d) = self.delegations.get_mut(delegation) {
+                    d.revoked_at = Some(*revoked_at);
+                }
             }
             _ => return false,
         }

@@ -132,6 +132,8 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     field("request_cancelled", "/event/reason"),
     field("grant_revoked", "/event/reason"),
     field("review_decided", "/event/reason"),
+    field("delegation_granted", "/event/delegation/reason"),
+    field("delegation_revoked", "/event/reason"),
 ];
 
 const fn field(event: &'static str, pointer: &'static str) -> PersonalField {

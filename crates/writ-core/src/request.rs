@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::{CanonicalError, canonical_bytes, sha256_hex};
 use crate::catalog::RiskTier;
 use crate::event::{Event, Recorded};
-use crate::ids::{GrantId, RequestId};
+use crate::ids::{DelegationId, GrantId, RequestId};
 use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 use crate::policy::StepRole;
 use crate::time::{DurationSpec, Timestamp};
@@ -144,6 +144,13 @@ pub struct StepAuthority {
     pub policies: Vec<String>,
     /// The facts, in words, from the organisation data at the decision.
     pub facts: Vec<String>,
+    /// A delegate's decision: whose authority it used (the policies and facts are
+    /// about them) …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<Name>,
+    /// … and under which delegation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<DelegationId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,11 +261,14 @@ impl Request {
         }
     }
 
-    /// The step this identity decided, if any.
+    /// The step this identity decided, themself or through a delegate, if any.
     pub fn step_decided_by(&self, who: &Name) -> Option<&Step> {
-        self.steps
-            .iter()
-            .find(|s| s.decision.as_ref().is_some_and(|d| &d.approver == who))
+        self.steps.iter().find(|s| {
+            s.decision.as_ref().is_some_and(|d| {
+                &d.approver == who
+                    || d.authority.as_ref().and_then(|a| a.on_behalf_of.as_ref()) == Some(who)
+            })
+        })
     }
 
     pub fn undecided_steps(&self) -> impl Iterator<Item = &Step> {

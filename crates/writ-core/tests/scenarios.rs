@@ -155,6 +155,15 @@ enum CommandSpec {
     Recheck {
         grant: String,
     },
+    /// Delegate approval authority: `{"delegate": "dave", "until_in": "7d",
+    /// "reason": "..", "systems": [..], "tiers": [..], "from_in": "1d", "delegator": ..}`.
+    Delegate(DelegateSpec),
+    /// End a delegation: `{"delegation": "%1"}` (the first delegation made).
+    RevokeDelegation {
+        delegation: String,
+        #[serde(default)]
+        reason: Option<Reason>,
+    },
     /// Reconciliation: `{"kind": "missing", "grant": "@1"}` or `{"kind": "unexplained",
     /// "entitlement": "corp-ldap/vpn", "account_ref": "uid=mallory"}`.
     Drift {
@@ -214,6 +223,22 @@ struct SubmitSpec {
     constraints: Option<Constraints>,
     #[serde(default)]
     sod_exception: Option<Justification>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegateSpec {
+    #[serde(default)]
+    delegator: Option<Name>,
+    delegate: Name,
+    #[serde(default)]
+    from_in: Option<DurationSpec>,
+    until_in: DurationSpec,
+    #[serde(default)]
+    systems: Vec<Name>,
+    #[serde(default)]
+    tiers: Vec<writ_core::RiskTier>,
+    reason: Reason,
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,7 +478,9 @@ impl World {
             }
             e @ (Event::IdentityUpserted { .. }
             | Event::SystemUpserted { .. }
-            | Event::EntitlementUpserted { .. }) => {
+            | Event::EntitlementUpserted { .. }
+            | Event::DelegationGranted { .. }
+            | Event::DelegationRevoked { .. }) => {
                 ensure!(self.org.apply(e), "Org::apply ignored a catalogue event");
             }
             Event::TokenIssued { token } => {
@@ -860,6 +887,34 @@ impl World {
                 grant: self.grant_ref(grant)?,
                 action: *action,
             },
+            CommandSpec::Delegate(d) => Command::Delegate {
+                spec: writ_core::DelegationSpec {
+                    delegator: d.delegator.clone(),
+                    delegate: d.delegate.clone(),
+                    from: d.from_in.map(|f| now.plus(f)),
+                    until: now.plus(d.until_in),
+                    systems: d.systems.clone(),
+                    tiers: d.tiers.clone(),
+                    reason: d.reason.clone(),
+                },
+            },
+            CommandSpec::RevokeDelegation { delegation, reason } => {
+                let n: usize = delegation
+                    .strip_prefix('%')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("`{delegation}` is not %<n>"))?;
+                let id = self
+                    .org
+                    .delegations
+                    .keys()
+                    .nth(n.saturating_sub(1))
+                    .cloned()
+                    .ok_or_else(|| format!("no delegation {delegation}"))?;
+                Command::RevokeDelegation {
+                    delegation: id,
+                    reason: reason.clone(),
+                }
+            }
             CommandSpec::Recheck { grant } => {
                 let grant = self.grant_ref(grant)?;
                 let request = self

@@ -141,6 +141,12 @@ pub struct DecisionFacts {
     /// The facts about the approver those policies used.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<String>,
+    /// A delegate's decision: whose authority, under which delegation (the bundle
+    /// carries the delegation, and the decision falls inside its window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -324,6 +330,9 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
     };
     // Each policy version the bundle proves, with the ids of its Cedar policies.
     let mut policies: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    // Each delegation the bundle carries, as it stood.
+    let mut delegations: std::collections::BTreeMap<String, writ_core::Delegation> =
+        Default::default();
     for r in events {
         let at = r.at.to_rfc3339();
         match &r.event {
@@ -345,6 +354,18 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                 }
             }
             Event::RequestSubmitted { .. } => {}
+            Event::DelegationGranted { delegation } => {
+                delegations.insert(delegation.id.to_string(), delegation.clone());
+            }
+            Event::DelegationRevoked {
+                delegation,
+                revoked_at,
+                ..
+            } => {
+                if let Some(d) = delegations.get_mut(delegation.as_str()) {
+                    d.revoked_at = Some(*revoked_at);
+                }
+            }
             Event::StepDecided {
                 request,
                 step,
@@ -378,6 +399,28 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     .as_ref()
                     .map(|a| a.policies.clone())
                     .unwrap_or_default();
+                let on_behalf = authority.as_ref().and_then(|a| {
+                    a.on_behalf_of
+                        .as_ref()
+                        .map(|o| (o.to_string(), a.delegation.as_ref().map(|d| d.to_string())))
+                });
+                if let Some((delegator, id)) = &on_behalf {
+                    let d = id.as_ref().and_then(|id| delegations.get(id)).ok_or_else(|| {
+                        story_err(format!(
+                            "step {step} was decided on behalf of `{delegator}` under a delegation \
+                             the bundle does not carry"
+                        ))
+                    })?;
+                    let inside =
+                        d.from <= r.at && r.at < d.until && d.revoked_at.is_none_or(|t| r.at < t);
+                    if d.delegator.as_str() != delegator || &d.delegate != approver || !inside {
+                        return Err(story_err(format!(
+                            "step {step}: delegation `{}` does not let `{approver}` decide for \
+                             `{delegator}` at {at}",
+                            d.id
+                        )));
+                    }
+                }
                 if let Some(known) = policies.get(policy_version) {
                     for id in &named {
                         let id = id.strip_prefix("automatic:").unwrap_or(id);
@@ -414,6 +457,8 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         .as_ref()
                         .map(|a| a.facts.clone())
                         .unwrap_or_default(),
+                    on_behalf_of: on_behalf.as_ref().map(|(o, _)| o.clone()),
+                    delegation: on_behalf.and_then(|(_, d)| d),
                 });
             }
             Event::RequestApproved { request, grant } => {

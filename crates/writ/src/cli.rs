@@ -86,6 +86,9 @@ enum Cmd {
     /// The provisioning outbox: jobs queued, done and dead-lettered; retries.
     #[command(subcommand)]
     Provisioning(ProvisioningCmd),
+    /// Delegations of your approval authority: create, list, revoke.
+    #[command(subcommand)]
+    Delegation(DelegationCmd),
     /// Access-review campaigns: launch, your items, decisions, the auditor's report.
     #[command(subcommand)]
     Review(ReviewCmd),
@@ -127,6 +130,47 @@ enum Cmd {
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum DelegationCmd {
+    /// Let someone decide in your place for a window.
+    Create {
+        /// The delegate.
+        #[arg(long)]
+        to: String,
+        /// End of the window (RFC 3339), or use --for.
+        #[arg(long, conflicts_with = "for_")]
+        until: Option<String>,
+        /// Length of the window (`7d`, `PT12H`).
+        #[arg(long = "for")]
+        for_: Option<String>,
+        /// Start (RFC 3339); default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only requests for this system (repeatable).
+        #[arg(long = "system")]
+        systems: Vec<String>,
+        /// Only requests of this risk tier (repeatable).
+        #[arg(long = "tier")]
+        tiers: Vec<String>,
+        #[arg(long)]
+        reason: String,
+        /// Whose authority (admins only; default yourself).
+        #[arg(long)]
+        delegator: Option<String>,
+    },
+    /// Delegations you gave or received (admins and auditors: all).
+    List {
+        #[arg(long)]
+        active: bool,
+    },
+    /// End a delegation now.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -758,6 +802,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ),
         },
         Cmd::Policy(cmd) => return policy(&cli, cmd).await,
+        Cmd::Delegation(cmd) => {
+            let client = cli.client()?;
+            match cmd {
+                DelegationCmd::Create {
+                    to,
+                    until,
+                    for_,
+                    from,
+                    systems,
+                    tiers,
+                    reason,
+                    delegator,
+                } => {
+                    let body = writ_server::wire::NewDelegation {
+                        delegator: delegator.clone(),
+                        delegate: to.clone(),
+                        from: from.clone(),
+                        until: until.clone(),
+                        for_: for_.clone(),
+                        systems: systems.clone(),
+                        tiers: tiers.clone(),
+                        reason: reason.clone(),
+                    };
+                    let d = client.delegate(&body).await?;
+                    output::print(json, &d, || output::delegations(std::slice::from_ref(&d)))?;
+                }
+                DelegationCmd::List { active } => {
+                    let l = client.delegations(*active).await?;
+                    output::print(json, &l, || output::delegations(&l.delegations))?;
+                }
+                DelegationCmd::Revoke { id, reason } => {
+                    let body = writ_server::wire::RevokeDelegationBody {
+                        reason: reason.clone(),
+                    };
+                    let d = client.revoke_delegation(id, &body).await?;
+                    output::print(json, &d, || output::delegations(std::slice::from_ref(&d)))?;
+                }
+            }
+        }
         Cmd::Admin(cmd) => return admin(&cli, cmd).await,
         Cmd::Bench(cmd) => match cmd {
             BenchCmd::Store {

@@ -15,7 +15,10 @@ use writ_server::wire::{
     CampaignList, CampaignView, ItemList, NewCampaign, RereviewBody, ReviewDecisionBody,
     ReviewReportView,
 };
-use writ_server::wire::{ExplainView, PolicyReloaded, PolicyView};
+use writ_server::wire::{
+    DelegationList, DelegationView, ExplainView, NewDelegation, PolicyReloaded, PolicyView,
+    RevokeDelegationBody,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -214,6 +217,30 @@ impl Client {
         self.call(
             Method::POST,
             "/api/v1/requests?dry_run=true",
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delegate(&self, body: &NewDelegation) -> Result<DelegationView, ClientError> {
+        self.call(Method::POST, "/api/v1/delegations", Some(body), None)
+            .await
+    }
+
+    pub async fn delegations(&self, active: bool) -> Result<DelegationList, ClientError> {
+        let q = if active { "?active=true" } else { "" };
+        self.get(&format!("/api/v1/delegations{q}")).await
+    }
+
+    pub async fn revoke_delegation(
+        &self,
+        id: &str,
+        body: &RevokeDelegationBody,
+    ) -> Result<DelegationView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/delegations/{}/revoke", seg(id)),
             Some(body),
             None,
         )

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use writ_server::wire::{
-    AuditEvent, EntitlementBody, ExplainView, GrantView, IdentityBody, JobView, LedgerEntry,
-    PolicyView, RequestView, SystemBody, TokenView,
+    AuditEvent, DelegationView, EntitlementBody, ExplainView, GrantView, IdentityBody, JobView,
+    LedgerEntry, PolicyView, RequestView, SystemBody, TokenView,
 };
 
 pub fn print<T: Serialize>(
@@ -110,6 +110,9 @@ pub fn request(r: &RequestView) -> String {
                     st.decided_at.as_deref().unwrap_or("")
                 );
                 let _ = writeln!(s, "     authority: {}", st.basis.as_deref().unwrap_or(""));
+                if let (Some(x), Some(d)) = (&st.on_behalf_of, &st.delegation) {
+                    let _ = writeln!(s, "     on behalf: {x} under delegation {d}");
+                }
                 if !st.policies.is_empty() {
                     let _ = writeln!(
                         s,
@@ -144,6 +147,41 @@ pub fn request(r: &RequestView) -> String {
         }
     }
     s
+}
+
+pub fn delegations(list: &[DelegationView]) -> String {
+    if list.is_empty() {
+        return "No delegations.\n".into();
+    }
+    let mut t = table(&[
+        "id",
+        "state",
+        "delegator",
+        "delegate",
+        "from",
+        "until",
+        "scope",
+        "reason",
+    ]);
+    for d in list {
+        let mut scope: Vec<String> = d.systems.clone();
+        scope.extend(d.tiers.iter().map(|t| format!("{t} risk")));
+        t.add_row(vec![
+            d.id.clone(),
+            d.state.clone(),
+            d.delegator.clone(),
+            d.delegate.clone(),
+            d.from.clone(),
+            d.until.clone(),
+            if scope.is_empty() {
+                "all".into()
+            } else {
+                scope.join(", ")
+            },
+            d.reason.clone(),
+        ]);
+    }
+    format!("{t}\n")
 }
 
 /// `writ policy show`: the version and the Cedar policies in force.

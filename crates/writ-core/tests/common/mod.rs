@@ -16,6 +16,7 @@ use writ_core::{
     Assignee, CampaignId, CampaignSpec, DeadlineAction, ItemOpened, Occurrence, ReviewDecision,
     ReviewerStrategy, Scope,
 };
+use writ_core::{Delegation, DelegationId};
 
 pub fn campaign() -> CampaignId {
     CampaignId::parse("cmp_0000000000000009").unwrap()
@@ -68,6 +69,8 @@ pub fn submission() -> Submission {
         pre_approved: Some(StepAuthority {
             policies: vec!["automatic:low-risk-finance".into()],
             facts: vec!["department of `svc-etl`".into()],
+            on_behalf_of: None,
+            delegation: None,
         }),
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at("2026-03-02T09:00:00.123Z"),
@@ -75,7 +78,7 @@ pub fn submission() -> Submission {
 }
 
 /// How many kinds of event there are; `every_event` holds each at least once.
-pub const EVENT_KINDS: usize = 33;
+pub const EVENT_KINDS: usize = 35;
 
 /// One event of every kind, with optional fields both set and unset.
 pub fn every_event() -> Vec<Event> {
@@ -178,6 +181,8 @@ pub fn every_event() -> Vec<Event> {
             authority: Some(StepAuthority {
                 policies: vec!["entitlement-owner".into()],
                 facts: vec!["owner of system `pg-prod`".into()],
+                on_behalf_of: Some(name("erin")),
+                delegation: Some(DelegationId::parse("dlg_0000000000000009").unwrap()),
             }),
         },
         Event::RequestApproved {
@@ -391,6 +396,25 @@ pub fn every_event() -> Vec<Event> {
             request_digest: "00".repeat(32),
             authority: None,
         },
+        Event::DelegationGranted {
+            delegation: Delegation {
+                id: DelegationId::parse("dlg_0000000000000009").unwrap(),
+                delegator: name("erin"),
+                delegate: name("dave"),
+                from: Timestamp(1_780_000_000_000),
+                until: Timestamp(1_780_600_000_000),
+                systems: vec![name("pg-prod")],
+                tiers: vec![RiskTier::High],
+                reason: Reason::parse("on leave for a week; Dave covers the database queue")
+                    .unwrap(),
+                revoked_at: None,
+            },
+        },
+        Event::DelegationRevoked {
+            delegation: DelegationId::parse("dlg_0000000000000009").unwrap(),
+            revoked_at: Timestamp(1_780_300_000_000),
+            reason: Some(Reason::parse("back early — Ünfall avoided").unwrap()),
+        },
         Event::PersonalDataErased {
             identity: name("bob"),
             entries: 3,
@@ -435,6 +459,8 @@ pub fn every_event() -> Vec<Event> {
             Event::ReviewerFlagged { .. } => 30,
             Event::CampaignClosed { .. } => 31,
             Event::AuthorityRechecked { .. } => 32,
+            Event::DelegationGranted { .. } => 33,
+            Event::DelegationRevoked { .. } => 34,
         })
         .collect();
     assert_eq!(covered.len(), EVENT_KINDS, "every event kind is exercised");

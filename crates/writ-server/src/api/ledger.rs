@@ -249,6 +249,18 @@ pub async fn evidence(
         .collect();
     later.sort_unstable();
     later.dedup();
+    // A delegate's decision: the delegation it was made under, and its revocation.
+    let mut under: Vec<String> = request
+        .steps
+        .iter()
+        .filter_map(|s| s.decision.as_ref()?.authority.as_ref()?.delegation.as_ref())
+        .map(|d| format!("delegation:{d}"))
+        .collect();
+    under.sort_unstable();
+    under.dedup();
+    for d in under {
+        events.extend(state.store.events_of(&d).await?);
+    }
     for v in later {
         if let Some(first) = state
             .store

@@ -2,6 +2,7 @@
 
 mod audit;
 mod catalog;
+mod delegations;
 mod grants;
 mod ledger;
 pub mod meta;
@@ -90,6 +91,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reviews::report))
         .routes(routes!(reviews::overdue))
         .routes(routes!(meta::me))
+        .routes(routes!(delegations::list, delegations::create))
+        .routes(routes!(delegations::revoke))
         .routes(routes!(policy::show))
         .routes(routes!(policy::reload))
         .routes(routes!(policy::explain))

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeSet;
 
+mod delegation;
 mod policy;
 mod review;
+pub use delegation::*;
 pub use policy::*;
 pub use review::*;
 
@@ -150,6 +152,11 @@ pub struct StepView {
     /// For a decided step: the facts about the approver those policies used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<String>,
+    /// For a delegate's decision: whose authority they used, under which delegation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<String>,
     /// The step passed its deadline and escalated to the fallback approvers.
@@ -239,6 +246,14 @@ impl RequestView {
                         .and_then(|d| d.authority.as_ref())
                         .map(|a| a.facts.clone())
                         .unwrap_or_default(),
+                    on_behalf_of: d
+                        .and_then(|d| d.authority.as_ref())
+                        .and_then(|a| a.on_behalf_of.as_ref())
+                        .map(ToString::to_string),
+                    delegation: d
+                        .and_then(|d| d.authority.as_ref())
+                        .and_then(|a| a.delegation.as_ref())
+                        .map(ToString::to_string),
                     decided_at: d.map(|d| ts(d.decided_at)),
                     escalated: step.escalated,
                     eligible: e

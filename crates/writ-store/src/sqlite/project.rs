@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use writ_core::{Event, Grant, GrantId, JobAction, Recorded, Request};
+use writ_core::{Delegation, Event, Grant, GrantId, JobAction, Recorded, Request};
 
 use super::rows::{self, DbError, DbResult};
 
@@ -94,6 +94,17 @@ impl Projector {
                 version, policy, ..
             } => rows::save_policy(conn, version, policy, rec.at)?,
             Event::IdentityUpserted { identity } => rows::save_identity(conn, identity)?,
+            Event::DelegationGranted { delegation } => rows::save_delegation(conn, delegation)?,
+            Event::DelegationRevoked {
+                delegation,
+                revoked_at,
+                ..
+            } => {
+                let mut d: Delegation = rows::delegation(conn, delegation)?
+                    .ok_or_else(|| missing(rec, "delegation", delegation.as_str()))?;
+                d.revoked_at = Some(*revoked_at);
+                rows::save_delegation(conn, &d)?
+            }
             Event::SystemUpserted { system } => rows::save_system(conn, system)?,
             Event::EntitlementUpserted { entitlement } => {
                 rows::save_entitlement(conn, entitlement)?

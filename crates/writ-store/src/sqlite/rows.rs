@@ -2,10 +2,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
-    ApprovalPolicy, Comment, Decision, Drift, DriftKind, Entitlement, EntitlementRef, Event, Grant,
-    GrantId, GrantStatus, Holding, Identity, JobAction, Name, Org, Reason, Recorded, Request,
-    RequestId, RequestStatus, Step, StepDecision, StepRole, Submission, System, Timestamp, Token,
-    TokenId,
+    ApprovalPolicy, Comment, Decision, Delegation, DelegationId, Drift, DriftKind, Entitlement,
+    EntitlementRef, Event, Grant, GrantId, GrantStatus, Holding, Identity, JobAction, Name, Org,
+    Reason, Recorded, Request, RequestId, RequestStatus, Step, StepDecision, StepRole, Submission,
+    System, Timestamp, Token, TokenId,
 };
 
 use crate::{CredentialRecord, Finding, JobState, ProvisioningJob, StoreError};
@@ -65,7 +65,32 @@ pub fn load_org(conn: &Connection) -> DbResult<Org> {
     for e in load_bodies::<Entitlement>(conn, "entitlements")? {
         org.entitlements.insert(e.reference(), e);
     }
+    for d in load_bodies::<Delegation>(conn, "delegations")? {
+        org.delegations.insert(d.id.clone(), d);
+    }
     Ok(org)
+}
+
+pub fn delegation(conn: &Connection, id: &DelegationId) -> DbResult<Option<Delegation>> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM delegations WHERE id = ?1")?
+        .query_row(params![id.as_str()], |r| r.get(0))
+        .optional()?;
+    body.map(|b| json("delegation", &b)).transpose()
+}
+
+pub fn save_delegation(conn: &Connection, d: &Delegation) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO delegations (id, delegator, delegate, until, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        d.id.as_str(),
+        d.delegator.as_str(),
+        d.delegate.as_str(),
+        d.until.millis(),
+        to_json(d)?,
+    ])?;
+    Ok(())
 }
 
 pub fn save_identity(conn: &Connection, i: &Identity) -> DbResult<()> {

@@ -296,11 +296,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE request_steps ADD COLUMN authority TEXT;
     ALTER TABLE request_steps ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN held TEXT;
+
+    CREATE TABLE delegations (
+        id        TEXT PRIMARY KEY,
+        delegator TEXT NOT NULL,
+        delegate  TEXT NOT NULL,
+        until     INTEGER NOT NULL,
+        body      TEXT NOT NULL
+    );
     "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 15] = [
+pub const PROJECTION_TABLES: [&str; 16] = [
     "policy",
     "identities",
     "systems",
@@ -316,6 +324,7 @@ pub const PROJECTION_TABLES: [&str; 15] = [
     "review_items",
     "review_notices",
     "reviewer_flags",
+    "delegations",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -335,6 +344,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("review_items", "campaign, item"),
     ("review_notices", "seq"),
     ("reviewer_flags", "campaign, reviewer"),
+    ("delegations", "id"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {

@@ -115,7 +115,9 @@ impl State {
             }
             e @ (Event::IdentityUpserted { .. }
             | Event::SystemUpserted { .. }
-            | Event::EntitlementUpserted { .. }) => {
+            | Event::EntitlementUpserted { .. }
+            | Event::DelegationGranted { .. }
+            | Event::DelegationRevoked { .. }) => {
                 Arc::make_mut(&mut self.org).apply(e);
             }
             _ => {}

@@ -1,0 +1,89 @@
+//! Delegations of approval authority on the wire.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use writ_core::{Delegation, Timestamp};
+
+use super::ts;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDelegation {
+    /// Whose authority: defaults to the caller (an admin may name someone else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegator: Option<String>,
+    /// Who may decide in their place.
+    pub delegate: String,
+    /// RFC 3339; defaults to now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// RFC 3339 end of the window; or give `for` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// A duration (`7d`, `PT12H`) from `from`, instead of `until`.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<String>,
+    /// Only requests for these systems (default: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub systems: Vec<String>,
+    /// Only requests of these risk tiers (default: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DelegationView {
+    pub id: String,
+    pub delegator: String,
+    pub delegate: String,
+    pub from: String,
+    pub until: String,
+    #[serde(default)]
+    pub systems: Vec<String>,
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    pub reason: String,
+    /// `active`, `scheduled`, `expired` or `revoked`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl DelegationView {
+    pub fn new(d: &Delegation, now: Timestamp) -> DelegationView {
+        let state = if d.revoked_at.is_some() {
+            "revoked"
+        } else if d.until <= now {
+            "expired"
+        } else if d.from > now {
+            "scheduled"
+        } else {
+            "active"
+        };
+        DelegationView {
+            id: d.id.to_string(),
+            delegator: d.delegator.to_string(),
+            delegate: d.delegate.to_string(),
+            from: ts(d.from),
+            until: ts(d.until),
+            systems: d.systems.iter().map(ToString::to_string).collect(),
+            tiers: d.tiers.iter().map(ToString::to_string).collect(),
+            reason: d.reason.to_string(),
+            state: state.into(),
+            revoked_at: d.revoked_at.map(ts),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DelegationList {
+    pub delegations: Vec<DelegationView>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeDelegationBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
