@@ -94,8 +94,9 @@ pub struct Authority {
     info: BTreeMap<String, PolicyInfo>,
     /// Groups named by entity literal somewhere in the set (`Writ::Group::"x"`).
     named_groups: BTreeMap<String, BTreeSet<String>>,
-    /// Policies whose text reads a principal's department or employment type.
-    reads: BTreeMap<String, BTreeSet<&'static str>>,
+    /// The relations and attributes each policy's text reads (see [`USES`]): a
+    /// decision records as facts only what its determining policies use.
+    uses: BTreeMap<String, BTreeSet<&'static str>>,
 }
 
 impl fmt::Debug for Authority {
@@ -163,7 +164,7 @@ impl Authority {
             schema: schema().unwrap_or_else(|_| empty_schema()),
             info: BTreeMap::new(),
             named_groups: BTreeMap::new(),
-            reads: BTreeMap::new(),
+            uses: BTreeMap::new(),
         }
     }
 
@@ -174,7 +175,7 @@ impl Authority {
         let mut set = PolicySet::new();
         let mut info = BTreeMap::new();
         let mut named_groups = BTreeMap::new();
-        let mut reads = BTreeMap::new();
+        let mut uses = BTreeMap::new();
         if source.files.is_empty() {
             problems.push("the policy directory holds no `.cedar` file".to_owned());
         }
@@ -222,13 +223,14 @@ impl Authority {
                 }
                 let text = p.to_string();
                 named_groups.insert(id.clone(), group_literals(&text));
-                let mut r = BTreeSet::new();
-                for attr in ["department", "employment_type"] {
-                    if text.contains(&format!(".{attr}")) {
-                        r.insert(attr);
-                    }
-                }
-                reads.insert(id.clone(), r);
+                let compact: String = text.split_whitespace().collect();
+                uses.insert(
+                    id.clone(),
+                    USES.iter()
+                        .filter(|(_, needles)| needles.iter().any(|n| compact.contains(n)))
+                        .map(|(fact, _)| *fact)
+                        .collect(),
+                );
                 info.insert(
                     id.clone(),
                     PolicyInfo {
@@ -243,7 +245,9 @@ impl Authority {
                 }
             }
         }
-        if problems.is_empty() {
+        // Validate what did parse even when another file did not: every problem is
+        // named at once.
+        if !info.is_empty() {
             let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
             for e in result.validation_errors() {
                 let id = e.policy_id().to_string();
@@ -259,7 +263,7 @@ impl Authority {
             schema,
             info,
             named_groups,
-            reads,
+            uses,
         })
     }
 
@@ -352,12 +356,23 @@ impl Authority {
         policies: &[String],
     ) -> Vec<String> {
         let mut facts = Vec::new();
+        let mut used: BTreeSet<&str> = BTreeSet::new();
+        let mut groups: BTreeSet<&str> = BTreeSet::new();
+        for id in policies {
+            if let Some(u) = self.uses.get(id) {
+                used.extend(u.iter().copied());
+            }
+            if let Some(named) = self.named_groups.get(id) {
+                groups.extend(named.iter().map(String::as_str));
+            }
+        }
         let b = org.identity(&s.beneficiary);
         let requester = org.identity(&s.requester);
-        if b.and_then(Identity::manager) == Some(principal) {
+        if used.contains("beneficiary-manager") && b.and_then(Identity::manager) == Some(principal)
+        {
             facts.push(format!("manager of `{}`", s.beneficiary));
         }
-        if b.and_then(Identity::owner) == Some(principal) {
+        if used.contains("nhi-owner") && b.and_then(Identity::owner) == Some(principal) {
             facts.push(format!("owner of NHI `{}`", s.beneficiary));
         }
         let relation = if b.and_then(Identity::manager) == Some(&s.requester) {
@@ -367,7 +382,9 @@ impl Authority {
         } else {
             None
         };
-        if requester.and_then(Identity::manager) == Some(principal) {
+        if used.contains("requester-manager")
+            && requester.and_then(Identity::manager) == Some(principal)
+        {
             facts.push(match relation {
                 Some(rel) => format!(
                     "manager of `{}`, who is the requester and {rel} `{}` (skip-level)",
@@ -376,11 +393,20 @@ impl Authority {
                 None => format!("manager of the requester `{}`", s.requester),
             });
         }
+        if let Some(m) = b.and_then(Identity::manager)
+            && used.contains("managers-manager")
+            && org.identity(m).and_then(Identity::manager) == Some(principal)
+        {
+            facts.push(format!("manager of `{m}`, who manages `{}`", s.beneficiary));
+        }
         let ent = org.entitlement(&s.entitlement);
-        if ent.and_then(|e| e.owner.as_ref()) == Some(principal) {
+        if used.contains("entitlement-owner")
+            && ent.and_then(|e| e.owner.as_ref()) == Some(principal)
+        {
             facts.push(format!("owner of entitlement `{}`", s.entitlement));
         }
         if let Some(sys) = org.system(&s.entitlement.system)
+            && used.contains("system-owner")
             && &sys.owner == principal
         {
             if ent.is_some_and(|e| e.owner.is_none()) {
@@ -393,26 +419,21 @@ impl Authority {
             }
         }
         let who = org.identity(principal);
-        let mut groups: BTreeSet<&str> = BTreeSet::new();
-        if let Some(g) = group {
+        if let Some(g) = group.filter(|_| used.contains("step-group")) {
             groups.insert(g);
-        }
-        let mut reads = BTreeSet::new();
-        for id in policies {
-            if let Some(named) = self.named_groups.get(id) {
-                groups.extend(named.iter().map(String::as_str));
-            }
-            if let Some(r) = self.reads.get(id) {
-                reads.extend(r.iter().copied());
-            }
         }
         for g in groups {
             if who.is_some_and(|i| i.groups.contains(g)) {
                 facts.push(format!("member of group `{g}`"));
             }
         }
-        for attr in reads {
-            facts.push(format!("{} of `{principal}`", attr.replace('_', " ")));
+        for (token, words) in [
+            ("principal-department", "department"),
+            ("principal-employment", "employment type"),
+        ] {
+            if used.contains(token) {
+                facts.push(format!("{words} of `{principal}`"));
+            }
         }
         facts
     }
@@ -440,6 +461,63 @@ impl Authority {
         )
     }
 }
+
+/// What a policy's text can read that becomes a recorded fact, with the text (without
+/// spaces) that shows it reads it. A policy naming none of these records only group
+/// memberships it names by literal.
+const USES: &[(&str, &[&str])] = &[
+    (
+        "beneficiary-manager",
+        &[
+            "beneficiary.manager==principal",
+            "principal==resource.beneficiary.manager",
+        ],
+    ),
+    (
+        "nhi-owner",
+        &[
+            "beneficiary.owner==principal",
+            "principal==resource.beneficiary.owner",
+        ],
+    ),
+    (
+        "requester-manager",
+        &[
+            "requester.manager==principal",
+            "principal==resource.requester.manager",
+        ],
+    ),
+    (
+        "managers-manager",
+        &[
+            "manager.manager==principal",
+            "principal==resource.beneficiary.manager.manager",
+        ],
+    ),
+    (
+        "entitlement-owner",
+        &[
+            "entitlement.owner==principal",
+            "principal==resource.entitlement.owner",
+        ],
+    ),
+    (
+        "system-owner",
+        &[
+            "system.owner==principal",
+            "principal==resource.system.owner",
+        ],
+    ),
+    ("step-group", &["principalincontext.group"]),
+    (
+        "principal-department",
+        &["principal.department", "principalhasdepartment"],
+    ),
+    (
+        "principal-employment",
+        &["principal.employment_type", "principalhasemployment_type"],
+    ),
+];
 
 /// The entities one request's evaluations need, built once.
 pub struct Scene {
@@ -768,6 +846,17 @@ mod tests {
         assert!(e.to_string().contains("`x` is also used in a.cedar"), "{e}");
 
         assert!(Authority::compile(&source(&[])).is_err());
+
+        let both = source(&[
+            ("broken.cedar", "permit(principal, action, resource) when {"),
+            (
+                "typo.cedar",
+                r#"permit(principal, action == Writ::Action::"decide", resource) when { principal.departmnt == "x" };"#,
+            ),
+        ]);
+        let e = Authority::compile(&both).unwrap_err().to_string();
+        assert!(e.contains("broken.cedar: does not parse"), "{e}");
+        assert!(e.contains("typo.cedar") && e.contains("departmnt"), "{e}");
     }
 
     #[test]

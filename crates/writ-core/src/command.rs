@@ -134,6 +134,11 @@ pub enum Command {
         grant: GrantId,
         action: JobAction,
     },
+    /// The scheduler applies a pending request's deadlines: reminders, escalation of
+    /// open steps, and denial when it timed out.
+    RunRequestDeadlines {
+        request: RequestId,
+    },
     /// Delegate one's approval authority for a window (see `delegation`).
     Delegate {
         spec: DelegationSpec,
@@ -217,7 +222,9 @@ pub struct Needs {
 impl Command {
     pub fn needs(&self) -> Needs {
         match self {
-            Command::Decide { request, .. } | Command::Cancel { request, .. } => Needs {
+            Command::Decide { request, .. }
+            | Command::Cancel { request, .. }
+            | Command::RunRequestDeadlines { request } => Needs {
                 request: Some(request.clone()),
                 ..Needs::default()
             },
@@ -314,6 +321,7 @@ impl Command {
             Command::RetryProvisioning { .. } => "retry_provisioning",
             Command::RecheckAuthority { .. } => "recheck_authority",
             Command::Delegate { .. } => "delegate",
+            Command::RunRequestDeadlines { .. } => "run_request_deadlines",
             Command::RevokeDelegation { .. } => "revoke_delegation",
             Command::RecordDrift { .. } => "record_drift",
             Command::IssueCredential { .. } => "issue_credential",

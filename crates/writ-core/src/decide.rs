@@ -649,6 +649,7 @@ pub fn decide(
                 }
             }])
         }
+        Command::RunRequestDeadlines { request } => crate::deadlines::run(ctx, actor, request),
         Command::Delegate { spec } => crate::delegation::delegate(ctx, actor, spec, ids),
         Command::RevokeDelegation { delegation, reason } => {
             crate::delegation::revoke(ctx, actor, delegation, reason)

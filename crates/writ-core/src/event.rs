@@ -153,6 +153,25 @@ pub enum Event {
         grant: GrantId,
         action: JobAction,
     },
+    /// A reminder to the people who may decide a step before it escalates
+    /// (a notification record).
+    ApprovalReminded {
+        request: RequestId,
+        step: u32,
+        notified: Vec<Name>,
+    },
+    /// A step passed its deadline: the fallback approvers the policies name may now
+    /// decide it too, and are notified.
+    StepEscalated {
+        request: RequestId,
+        step: u32,
+        notified: Vec<Name>,
+    },
+    /// A request still pending at its final deadline: denied, "timed out".
+    RequestTimedOut {
+        request: RequestId,
+        notified: Vec<Name>,
+    },
     /// An approver delegated their authority for a window.
     DelegationGranted {
         delegation: Delegation,
@@ -298,6 +317,9 @@ impl Event {
             Event::ProvisioningRetried { .. } => "provisioning_retried",
             Event::AuthorityRechecked { .. } => "authority_rechecked",
             Event::DelegationGranted { .. } => "delegation_granted",
+            Event::ApprovalReminded { .. } => "approval_reminded",
+            Event::StepEscalated { .. } => "step_escalated",
+            Event::RequestTimedOut { .. } => "request_timed_out",
             Event::DelegationRevoked { .. } => "delegation_revoked",
             Event::DriftFound { .. } => "drift_found",
             Event::CredentialIssued { .. } => "credential_issued",
@@ -330,7 +352,10 @@ impl Event {
             Event::StepDecided { request, .. }
             | Event::RequestApproved { request, .. }
             | Event::RequestDenied { request, .. }
-            | Event::RequestCancelled { request, .. } => format!("request:{request}"),
+            | Event::RequestCancelled { request, .. }
+            | Event::ApprovalReminded { request, .. }
+            | Event::StepEscalated { request, .. }
+            | Event::RequestTimedOut { request, .. } => format!("request:{request}"),
             Event::GrantCreated { grant, .. }
             | Event::GrantRenewed { grant, .. }
             | Event::GrantRevoked { grant, .. }

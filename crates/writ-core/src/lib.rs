@@ -19,6 +19,7 @@ mod catalog;
 mod clock;
 mod command;
 mod cron;
+mod deadlines;
 mod decide;
 pub mod delegation;
 mod eligibility;
@@ -41,6 +42,7 @@ pub use catalog::{Entitlement, EntitlementKind, RiskTier, System, SystemKind};
 pub use clock::{Clock, ManualClock};
 pub use command::{Actor, Command, Needs};
 pub use cron::Cron;
+pub use deadlines::next_deadline;
 pub use decide::{Ctx, Holding, PairState, decide};
 pub use delegation::{Delegation, DelegationSpec};
 pub use eligibility::{
@@ -59,11 +61,13 @@ pub use ids::{
 pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 pub use org::Org;
 pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};
-pub use policy::{ActivePolicy, ApprovalPolicy, PolicyError, StepRole, TierRule, ToxicRule};
+pub use policy::{
+    ActivePolicy, ApprovalPolicy, Deadlines, PolicyError, StepRole, TierRule, ToxicRule,
+};
 pub use refusal::{Refusal, RefusalKind};
 pub use request::{
     Decision, Request, RequestKind, RequestStatus, SodException, Step, StepAuthority, StepDecision,
-    Submission,
+    Submission, TIMED_OUT,
 };
 pub use review::{
     Assignee, Campaign, CampaignSpec, DeadlineAction, DecisionStat, ITEMS_PER_EVENT, ItemCtx,

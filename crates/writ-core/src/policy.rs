@@ -133,6 +133,23 @@ pub struct ApprovalPolicy {
     /// Separation of duties: pairs of entitlements no one may hold together.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub toxic: Vec<ToxicRule>,
+    /// Escalation and timeouts of pending requests (absent: requests wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadlines: Option<Deadlines>,
+}
+
+/// When a pending request's open steps escalate and when it times out, counted from
+/// submission. An escalated step may also be decided by the fallback approvers the
+/// Cedar policies name (`context.escalated`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deadlines {
+    pub escalate_after: DurationSpec,
+    /// Then the request is denied with the reason "timed out".
+    pub time_out_after: DurationSpec,
+    /// A reminder to the eligible approvers this long before the step escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_before: Option<DurationSpec>,
 }
 
 /// A toxic combination: holding both entitlements (a live grant or a pending request
@@ -217,6 +234,7 @@ impl Default for ApprovalPolicy {
             steps: BTreeMap::new(),
             cedar: None,
             toxic: Vec::new(),
+            deadlines: None,
         }
     }
 }
@@ -297,6 +315,18 @@ impl ApprovalPolicy {
                 return Err(PolicyError(format!(
                     "tier `{tier}`: sod_exception is added by Writ to exception requests, not configured"
                 )));
+            }
+        }
+        if let Some(d) = &self.deadlines {
+            if d.escalate_after >= d.time_out_after {
+                return Err(PolicyError(
+                    "deadlines: escalate_after must be shorter than time_out_after".into(),
+                ));
+            }
+            if d.remind_before.is_some_and(|r| r >= d.escalate_after) {
+                return Err(PolicyError(
+                    "deadlines: remind_before must be shorter than escalate_after".into(),
+                ));
             }
         }
         if let Some(src) = &self.cedar {

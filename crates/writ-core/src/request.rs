@@ -29,6 +29,9 @@ impl RequestKind {
     }
 }
 
+/// The reason a request denied at its final deadline carries.
+pub const TIMED_OUT: &str = "timed out";
+
 /// Everything an approver approves, fixed when the request is submitted. Nothing here
 /// ever changes; a different ask is a new request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +177,9 @@ pub struct Step {
     /// The step passed its deadline: policies see `context.escalated`.
     #[serde(default)]
     pub escalated: bool,
+    /// Its approvers were reminded.
+    #[serde(default)]
+    pub reminded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +210,7 @@ impl Request {
                 role: role.clone(),
                 decision: None,
                 escalated: false,
+                reminded: false,
             })
             .collect();
         Request {
@@ -251,6 +258,21 @@ impl Request {
             Event::RequestDenied { request, .. } if request == self.id() => {
                 self.status = RequestStatus::Denied;
                 self.closed_at = Some(recorded.at);
+            }
+            Event::StepEscalated { request, step, .. } if request == self.id() => {
+                if let Some(s) = self.steps.iter_mut().find(|s| s.index == *step) {
+                    s.escalated = true;
+                }
+            }
+            Event::ApprovalReminded { request, step, .. } if request == self.id() => {
+                if let Some(s) = self.steps.iter_mut().find(|s| s.index == *step) {
+                    s.reminded = true;
+                }
+            }
+            Event::RequestTimedOut { request, .. } if request == self.id() => {
+                self.status = RequestStatus::Denied;
+                self.closed_at = Some(recorded.at);
+                self.cancel_reason = Reason::parse(TIMED_OUT).ok();
             }
             Event::RequestCancelled { request, reason } if request == self.id() => {
                 self.status = RequestStatus::Cancelled;

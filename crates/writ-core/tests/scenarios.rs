@@ -67,7 +67,7 @@ use writ_core::{
     RequestStatus, Rules, SequentialIds, System, TicketRef, Timestamp, Token, TokenId,
     canonical_bytes, decide, sha256_hex, step_eligibility,
 };
-use writ_core::{Holding, ReviewCtx};
+use writ_core::{Holding, ReviewCtx, TIMED_OUT};
 
 // ---- the file format ---------------------------------------------------------------
 
@@ -158,6 +158,10 @@ enum CommandSpec {
     /// Delegate approval authority: `{"delegate": "dave", "until_in": "7d",
     /// "reason": "..", "systems": [..], "tiers": [..], "from_in": "1d", "delegator": ..}`.
     Delegate(DelegateSpec),
+    /// The scheduler applies a request's deadlines: `{"request": "$1"}`.
+    RunDeadlines {
+        request: String,
+    },
     /// End a delegation: `{"delegation": "%1"}` (the first delegation made).
     RevokeDelegation {
         delegation: String,
@@ -556,7 +560,10 @@ impl World {
             }
             Event::RequestApproved { request, .. }
             | Event::RequestDenied { request, .. }
-            | Event::RequestCancelled { request, .. } => {
+            | Event::RequestCancelled { request, .. }
+            | Event::RequestTimedOut { request, .. }
+            | Event::StepEscalated { request, .. }
+            | Event::ApprovalReminded { request, .. } => {
                 let r = self
                     .requests
                     .iter_mut()
@@ -898,6 +905,9 @@ impl World {
                     reason: d.reason.clone(),
                 },
             },
+            CommandSpec::RunDeadlines { request } => Command::RunRequestDeadlines {
+                request: self.request_ref(request)?,
+            },
             CommandSpec::RevokeDelegation { delegation, reason } => {
                 let n: usize = delegation
                     .strip_prefix('%')
@@ -1031,7 +1041,8 @@ impl World {
                     );
                 }
                 RequestStatus::Denied => ensure!(
-                    any_denied && r.grant.is_none(),
+                    (any_denied || r.cancel_reason.as_ref().map(|c| c.as_str()) == Some(TIMED_OUT))
+                        && r.grant.is_none(),
                     "invariant: `{}` denied without a denial",
                     r.id()
                 ),

@@ -94,6 +94,9 @@ pub struct Story {
     pub policy_proven: bool,
     pub decisions: Vec<DecisionFacts>,
     pub outcome: Option<String>,
+    /// Reminders and escalations of the request's open steps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deadlines: Vec<String>,
     pub grant: Option<GrantFacts>,
     /// Personal fields erased from the entries (their commitments still verify).
     pub erased: Vec<String>,
@@ -325,6 +328,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
         policy_proven: false,
         decisions: Vec::new(),
         outcome: None,
+        deadlines: Vec::new(),
         grant: None,
         erased: Vec::new(),
     };
@@ -513,6 +517,35 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     return Err(story_err("the request was closed twice"));
                 }
                 story.outcome = Some(format!("denied at step {step} at {at}"));
+            }
+            Event::ApprovalReminded {
+                request,
+                step,
+                notified,
+            }
+            | Event::StepEscalated {
+                request,
+                step,
+                notified,
+            } => {
+                same_request(request, request_id)?;
+                let what = if matches!(r.event, Event::StepEscalated { .. }) {
+                    "escalated"
+                } else {
+                    "was reminded"
+                };
+                let who: Vec<String> = notified.iter().map(ToString::to_string).collect();
+                story.deadlines.push(format!(
+                    "at {at} step {step} {what}; notified: {}",
+                    who.join(", ")
+                ));
+            }
+            Event::RequestTimedOut { request, .. } => {
+                same_request(request, request_id)?;
+                if story.outcome.is_some() {
+                    return Err(story_err("the request was closed twice"));
+                }
+                story.outcome = Some(format!("denied at {at}: timed out"));
             }
             Event::RequestCancelled { request, reason } => {
                 same_request(request, request_id)?;
@@ -770,10 +803,19 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
             }
         }
     }
-    // Every policy the bundle carries is one the request was submitted or decided under.
+    // Every policy the bundle carries is one the request was submitted or decided
+    // under, or one its approvers were judged again under before provisioning.
+    let rechecked: Vec<&str> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::AuthorityRechecked { policy_version, .. } => Some(policy_version.as_str()),
+            _ => None,
+        })
+        .collect();
     for version in policies.keys() {
         let used = version == &submitted.policy_version
-            || story.decisions.iter().any(|d| &d.policy_version == version);
+            || story.decisions.iter().any(|d| &d.policy_version == version)
+            || rechecked.contains(&version.as_str());
         if !used {
             return Err(story_err(format!(
                 "policy `{version}` is not the one the request was submitted under, nor one \

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use writ_core::{Actor, Clock, Command};
-use writ_store::{Envelope, ExecError, Store, StoreError};
+use writ_core::{Actor, Clock, Command, Timestamp, next_deadline};
+use writ_store::{Envelope, ExecError, Outcome, Store, StoreError};
 
 /// Expires every active grant that is due at the clock's current time. Returns how
 /// many were expired. A grant that another writer ended first is skipped.
@@ -67,6 +67,50 @@ pub async fn note_rotations_due(store: &dyn Store, clock: &dyn Clock) -> Result<
     Ok(noted)
 }
 
+/// Applies the request deadlines that are due (`[approval.deadlines]`): reminders,
+/// escalation of open steps, denial of requests that timed out. Returns how many
+/// ledger entries it wrote. Driven by the injected clock.
+pub async fn request_deadlines(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
+    let policy = store.policy().await?;
+    let Some(d) = policy.policy.deadlines.clone() else {
+        return Ok(0);
+    };
+    let now = clock.now();
+    let first = d.remind_before.map_or(d.escalate_after.seconds(), |b| {
+        d.escalate_after.seconds().saturating_sub(b.seconds())
+    });
+    let before = Timestamp(now.millis().saturating_sub(first as i64 * 1000));
+    let mut written = 0;
+    for id in store.pending_since(before, 500).await? {
+        let Some(r) = store.request(&id).await? else {
+            continue;
+        };
+        if next_deadline(&d, &r).is_none_or(|t| t > now) {
+            continue;
+        }
+        let cmd = Command::RunRequestDeadlines {
+            request: id.clone(),
+        };
+        match store
+            .execute(Envelope::new(Actor::system("scheduler"), cmd))
+            .await
+        {
+            Ok(Outcome::Committed(events)) => {
+                for e in &events {
+                    tracing::info!(request = %id, event = e.event.kind(), "request deadline applied");
+                }
+                written += events.len();
+            }
+            Ok(_) => {}
+            Err(ExecError::Refused(r)) => {
+                tracing::debug!(request = %id, reason = %r, "deadline not applied")
+            }
+            Err(ExecError::Store(e)) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
 pub fn spawn(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -81,6 +125,9 @@ pub fn spawn(
             }
             if let Err(e) = note_rotations_due(store.as_ref(), clock.as_ref()).await {
                 tracing::error!(error = %e, "rotation pass failed; will retry");
+            }
+            if let Err(e) = request_deadlines(store.as_ref(), clock.as_ref()).await {
+                tracing::error!(error = %e, "request deadline pass failed; will retry");
             }
         }
     })

@@ -185,6 +185,17 @@ impl JobState {
     }
 }
 
+/// A notification record: who was told what, from which ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub seq: u64,
+    pub recipient: String,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+    pub at: Timestamp,
+}
+
 /// One row of the provisioning outbox, with the worker's bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisioningJob {
@@ -421,6 +432,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn review_decisions_of(&self, grant: &GrantId) -> Result<Vec<u64>, StoreError>;
     /// Live grants past their `review_by`, oldest first.
     async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError>;
+    /// Notification records, newest first: one recipient's, or everyone's.
+    async fn notifications(
+        &self,
+        recipient: Option<Name>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Pending requests submitted at or before `before`, oldest first: those whose
+    /// deadlines may be due.
+    async fn pending_since(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RequestId>, StoreError>;
     /// Takes or renews a named lease for `holder` until `until`; false while another
     /// holder's lease runs.
     async fn take_lease(

@@ -78,7 +78,7 @@ pub fn submission() -> Submission {
 }
 
 /// How many kinds of event there are; `every_event` holds each at least once.
-pub const EVENT_KINDS: usize = 35;
+pub const EVENT_KINDS: usize = 38;
 
 /// One event of every kind, with optional fields both set and unset.
 pub fn every_event() -> Vec<Event> {
@@ -396,6 +396,20 @@ pub fn every_event() -> Vec<Event> {
             request_digest: "00".repeat(32),
             authority: None,
         },
+        Event::ApprovalReminded {
+            request: RequestId::parse("req_0000000000000001").unwrap(),
+            step: 2,
+            notified: vec![name("dave")],
+        },
+        Event::StepEscalated {
+            request: RequestId::parse("req_0000000000000001").unwrap(),
+            step: 2,
+            notified: vec![name("sam"), name("sue")],
+        },
+        Event::RequestTimedOut {
+            request: RequestId::parse("req_0000000000000001").unwrap(),
+            notified: vec![name("bob")],
+        },
         Event::DelegationGranted {
             delegation: Delegation {
                 id: DelegationId::parse("dlg_0000000000000009").unwrap(),
@@ -461,6 +475,9 @@ pub fn every_event() -> Vec<Event> {
             Event::AuthorityRechecked { .. } => 32,
             Event::DelegationGranted { .. } => 33,
             Event::DelegationRevoked { .. } => 34,
+            Event::ApprovalReminded { .. } => 35,
+            Event::StepEscalated { .. } => 36,
+            Event::RequestTimedOut { .. } => 37,
         })
         .collect();
     assert_eq!(covered.len(), EVENT_KINDS, "every event kind is exercised");

@@ -287,6 +287,34 @@ pub async fn evidence(
             }
         }
     }
+    // A recheck before provisioning judged the approvers under the policy then in
+    // force: the bundle proves that one too.
+    let mut rechecked: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.recorded.event {
+            writ_core::Event::AuthorityRechecked { policy_version, .. } => {
+                Some(policy_version.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    rechecked.sort_unstable();
+    rechecked.dedup();
+    for v in rechecked {
+        let proven = events.iter().any(|e| {
+            matches!(&e.recorded.event, writ_core::Event::PolicyActivated { version, .. } if *version == v)
+        });
+        if !proven
+            && let Some(first) = state
+                .store
+                .events_of(&format!("policy:{v}"))
+                .await?
+                .into_iter()
+                .next()
+        {
+            events.push(first);
+        }
+    }
     events.sort_by_key(|e| e.recorded.seq);
 
     // Sign now so the bundle covers its newest event.

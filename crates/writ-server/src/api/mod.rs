@@ -6,6 +6,7 @@ mod delegations;
 mod grants;
 mod ledger;
 pub mod meta;
+mod notifications;
 mod policy;
 mod provisioning;
 pub(crate) mod requests;
@@ -93,6 +94,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(meta::me))
         .routes(routes!(delegations::list, delegations::create))
         .routes(routes!(delegations::revoke))
+        .routes(routes!(notifications::list))
         .routes(routes!(policy::show))
         .routes(routes!(policy::reload))
         .routes(routes!(policy::explain))

@@ -87,3 +87,35 @@ pub struct RevokeDelegationBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// A notification record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    /// The ledger entry it comes from.
+    pub seq: u64,
+    pub recipient: String,
+    /// The entry's event type (`step_escalated`, …).
+    pub kind: String,
+    /// What it is about (`request:req_…`).
+    pub subject: String,
+    pub message: String,
+    pub at: String,
+}
+
+impl From<&writ_store::Notification> for NotificationView {
+    fn from(n: &writ_store::Notification) -> Self {
+        NotificationView {
+            seq: n.seq,
+            recipient: n.recipient.clone(),
+            kind: n.kind.clone(),
+            subject: n.subject.clone(),
+            message: n.message.clone(),
+            at: ts(n.at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NotificationList {
+    pub notifications: Vec<NotificationView>,
+}

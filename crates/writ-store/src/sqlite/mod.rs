@@ -769,6 +769,37 @@ impl Store for SqliteStore {
         self.read(move |c| review::overdue(c, now, limit)).await
     }
 
+    async fn notifications(
+        &self,
+        recipient: Option<Name>,
+        limit: u32,
+    ) -> Result<Vec<crate::Notification>, StoreError> {
+        self.read(move |c| Ok(rows::load_notifications(c, recipient.as_ref(), limit)?))
+            .await
+    }
+
+    async fn pending_since(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RequestId>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM requests WHERE status = 'pending' AND submitted_at <= ?1 ORDER BY submitted_at LIMIT ?2",
+            )?;
+            let ids = stmt
+                .query_map(rusqlite::params![before.millis(), limit], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.iter()
+                .map(|id| {
+                    RequestId::parse(id)
+                        .map_err(|e| rows::DbError::Corrupt(format!("request id `{id}`: {e}")))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn take_lease(
         &self,
         name: &str,

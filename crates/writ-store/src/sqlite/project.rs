@@ -116,7 +116,10 @@ impl Projector {
                 rows::insert_request(conn, &r)?;
                 self.requests.insert(request.id.to_string(), r);
             }
-            Event::StepDecided { request, step, .. } => {
+            Event::StepDecided { request, step, .. }
+            | Event::StepEscalated { request, step, .. }
+            | Event::ApprovalReminded { request, step, .. } => {
+                rows::save_notifications(conn, rec)?;
                 let mut r = self
                     .request(conn, request.as_str())?
                     .ok_or_else(|| missing(rec, "request", request.as_str()))?;
@@ -126,7 +129,9 @@ impl Projector {
             }
             Event::RequestApproved { request, .. }
             | Event::RequestDenied { request, .. }
-            | Event::RequestCancelled { request, .. } => {
+            | Event::RequestCancelled { request, .. }
+            | Event::RequestTimedOut { request, .. } => {
+                rows::save_notifications(conn, rec)?;
                 let mut r = self
                     .request(conn, request.as_str())?
                     .ok_or_else(|| missing(rec, "request", request.as_str()))?;

@@ -8,7 +8,7 @@ use writ_core::{
     System, Timestamp, Token, TokenId,
 };
 
-use crate::{CredentialRecord, Finding, JobState, ProvisioningJob, StoreError};
+use crate::{CredentialRecord, Finding, JobState, Notification, ProvisioningJob, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -69,6 +69,74 @@ pub fn load_org(conn: &Connection) -> DbResult<Org> {
         org.delegations.insert(d.id.clone(), d);
     }
     Ok(org)
+}
+
+/// The notification records an entry carries, one row per recipient.
+pub fn save_notifications(conn: &Connection, rec: &Recorded) -> DbResult<()> {
+    let (who, message): (&[Name], String) = match &rec.event {
+        Event::ApprovalReminded {
+            request,
+            step,
+            notified,
+        } => (
+            notified,
+            format!("reminder: step {step} of `{request}` waits for a decision; it escalates soon"),
+        ),
+        Event::StepEscalated {
+            request,
+            step,
+            notified,
+        } => (
+            notified,
+            format!("step {step} of `{request}` passed its deadline and escalated to you"),
+        ),
+        Event::RequestTimedOut { request, notified } => (
+            notified,
+            format!("`{request}` was still pending at its final deadline and is denied: timed out"),
+        ),
+        _ => return Ok(()),
+    };
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO notifications (seq, recipient, kind, subject, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for r in who {
+        stmt.execute(params![
+            rec.seq as i64,
+            r.as_str(),
+            rec.event.kind(),
+            rec.event.subject(),
+            message,
+            rec.at.millis()
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn load_notifications(
+    conn: &Connection,
+    recipient: Option<&Name>,
+    limit: u32,
+) -> DbResult<Vec<Notification>> {
+    let sql = match recipient {
+        Some(_) => {
+            "SELECT seq, recipient, kind, subject, message, at FROM notifications WHERE recipient = ?1 ORDER BY seq DESC LIMIT ?2"
+        }
+        None => {
+            "SELECT seq, recipient, kind, subject, message, at FROM notifications WHERE ?1 IS NULL ORDER BY seq DESC LIMIT ?2"
+        }
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![recipient.map(Name::as_str), limit], |r| {
+        Ok(Notification {
+            seq: r.get::<_, i64>(0)? as u64,
+            recipient: r.get(1)?,
+            kind: r.get(2)?,
+            subject: r.get(3)?,
+            message: r.get(4)?,
+            at: Timestamp(r.get(5)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn delegation(conn: &Connection, id: &DelegationId) -> DbResult<Option<Delegation>> {
@@ -259,7 +327,7 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
     let mut steps = Vec::with_capacity(submission.steps.len());
     let mut stmt = conn.prepare_cached(
         "SELECT idx, role, approver, decision, comment, basis, policy_version, decided_at,
-                authority, escalated
+                authority, escalated, reminded
          FROM request_steps WHERE request_id = ?1 ORDER BY idx",
     )?;
     let mut rows = stmt.query(params![id])?;
@@ -296,6 +364,7 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
             role: StepRole::parse(&role).map_err(|e| corrupt(&what, e))?,
             decision,
             escalated: r.get(9)?,
+            reminded: r.get(10)?,
         });
     }
     Ok(Some(Request {
@@ -369,11 +438,11 @@ pub fn save_step(conn: &Connection, r: &Request, index: u32, insert: bool) -> Db
     let sql = if insert {
         "INSERT INTO request_steps
          (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at,
-          authority, escalated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+          authority, escalated, reminded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     } else {
         "UPDATE request_steps SET role = ?3, approver = ?4, decision = ?5, comment = ?6, basis = ?7,
-         policy_version = ?8, decided_at = ?9, authority = ?10, escalated = ?11
+         policy_version = ?8, decided_at = ?9, authority = ?10, escalated = ?11, reminded = ?12
          WHERE request_id = ?1 AND idx = ?2"
     };
     let authority = match d.and_then(|d| d.authority.as_ref()) {
@@ -392,6 +461,7 @@ pub fn save_step(conn: &Connection, r: &Request, index: u32, insert: bool) -> Db
         d.map(|d| d.decided_at.millis()),
         authority,
         step.escalated,
+        step.reminded,
     ])?;
     Ok(())
 }

@@ -295,7 +295,21 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE request_steps ADD COLUMN authority TEXT;
     ALTER TABLE request_steps ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE request_steps ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN held TEXT;
+
+    -- Notification records: who was told what, and when. Real channels come later;
+    -- each row comes from a ledger entry.
+    CREATE TABLE notifications (
+        seq       INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        message   TEXT NOT NULL,
+        at        INTEGER NOT NULL,
+        PRIMARY KEY (seq, recipient)
+    ) WITHOUT ROWID;
+    CREATE INDEX notifications_recipient ON notifications(recipient, seq);
 
     CREATE TABLE delegations (
         id        TEXT PRIMARY KEY,
@@ -308,7 +322,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 16] = [
+pub const PROJECTION_TABLES: [&str; 17] = [
     "policy",
     "identities",
     "systems",
@@ -325,6 +339,7 @@ pub const PROJECTION_TABLES: [&str; 16] = [
     "review_notices",
     "reviewer_flags",
     "delegations",
+    "notifications",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -345,6 +360,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("review_notices", "seq"),
     ("reviewer_flags", "campaign, reviewer"),
     ("delegations", "id"),
+    ("notifications", "seq, recipient"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {

@@ -1,0 +1,103 @@
+//! Escalation and timeouts of pending requests, driven by the scheduler with the
+//! injected clock (`[approval.deadlines]`):
+//!
+//! - `remind_before` the escalation deadline, the people who may decide each open
+//!   step are reminded (an `approval_reminded` notification record);
+//! - at `escalate_after` an open step escalates (`step_escalated`): the policies see
+//!   `context.escalated` and may let fallback approvers decide it, who are notified;
+//! - at `time_out_after` a request still pending is denied, "timed out"
+//!   (`request_timed_out`), and its requester is notified.
+
+use crate::command::Actor;
+use crate::decide::Ctx;
+use crate::eligibility::{Rules, step_eligibility};
+use crate::event::Event;
+use crate::names::Name;
+use crate::policy::Deadlines;
+use crate::refusal::Refusal;
+use crate::request::{Request, RequestStatus};
+use crate::time::Timestamp;
+
+/// When the request's next deadline falls, if it has one: what the scheduler waits for.
+pub fn next_deadline(d: &Deadlines, r: &Request) -> Option<Timestamp> {
+    if r.status != RequestStatus::Pending {
+        return None;
+    }
+    let at = r.submission.submitted_at;
+    let open = || r.undecided_steps();
+    let remind = d
+        .remind_before
+        .filter(|_| open().any(|s| !s.reminded && !s.escalated))
+        .map(|b| Timestamp(at.plus(d.escalate_after).millis() - b.seconds() as i64 * 1000));
+    let escalate = open()
+        .any(|s| !s.escalated)
+        .then(|| at.plus(d.escalate_after));
+    [remind, escalate, Some(at.plus(d.time_out_after))]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+pub(crate) fn run(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    request: &crate::ids::RequestId,
+) -> Result<Vec<Event>, Refusal> {
+    if !matches!(actor, Actor::System(_)) {
+        return Err(Refusal::forbidden(
+            "scheduler-only",
+            "request deadlines are applied by Writ's scheduler",
+        ));
+    }
+    let r = ctx
+        .request
+        .ok_or_else(|| Refusal::not_found("unknown-request", format!("no request `{request}`")))?;
+    let Some(d) = &ctx.policy.deadlines else {
+        return Ok(Vec::new());
+    };
+    if r.status != RequestStatus::Pending {
+        return Ok(Vec::new());
+    }
+    let at = r.submission.submitted_at;
+    if ctx.now >= at.plus(d.time_out_after) {
+        return Ok(vec![Event::RequestTimedOut {
+            request: request.clone(),
+            notified: vec![r.submission.requester.clone()],
+        }]);
+    }
+    let rules = ctx.rules();
+    let mut events = Vec::new();
+    let escalate_at = at.plus(d.escalate_after);
+    for step in r.undecided_steps().filter(|s| !s.escalated) {
+        if ctx.now >= escalate_at {
+            // Who may decide once it has escalated: the request as it will stand.
+            let mut after = r.clone();
+            if let Some(s) = after.steps.iter_mut().find(|s| s.index == step.index) {
+                s.escalated = true;
+            }
+            events.push(Event::StepEscalated {
+                request: request.clone(),
+                step: step.index,
+                notified: eligible(ctx, rules, &after, step.index),
+            });
+        } else if let Some(before) = d.remind_before
+            && !step.reminded
+            && ctx.now.millis() >= escalate_at.millis() - before.seconds() as i64 * 1000
+        {
+            events.push(Event::ApprovalReminded {
+                request: request.clone(),
+                step: step.index,
+                notified: eligible(ctx, rules, r, step.index),
+            });
+        }
+    }
+    Ok(events)
+}
+
+fn eligible(ctx: &Ctx<'_>, rules: Rules<'_>, r: &Request, index: u32) -> Vec<Name> {
+    step_eligibility(ctx.org, rules, r, index, ctx.now)
+        .eligible
+        .into_iter()
+        .map(|c| c.identity)
+        .collect()
+}
