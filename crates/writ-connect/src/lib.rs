@@ -22,7 +22,7 @@ pub mod scim;
 mod secret;
 pub mod webhook;
 
-pub use config::{ConfigError, ConnectorConfig, SystemConfig, Unexplained};
+pub use config::{ConfigError, ConnectorConfig, SystemConfig, Unexplained, WebhookConfig};
 pub use secret::{Secret, SecretSource, fingerprint, generate_secret};
 
 /// Who gets what: the beneficiary's account and the entitlement as the target knows it.

@@ -72,6 +72,8 @@ enum Action {
     Rotate,
     DisableCredential,
     List,
+    /// A notification record, for a hook rather than a target system.
+    Notify,
 }
 
 impl Action {
@@ -82,6 +84,7 @@ impl Action {
             Action::Rotate => "rotate",
             Action::DisableCredential => "disable_credential",
             Action::List => "list",
+            Action::Notify => "notify",
         }
     }
 
@@ -92,7 +95,7 @@ impl Action {
             Action::Revoke => Some(Change::Removed),
             Action::Rotate => Some(Change::CredentialSet),
             Action::DisableCredential => Some(Change::CredentialDisabled),
-            Action::List => None,
+            Action::List | Action::Notify => None,
         }
     }
 
@@ -105,7 +108,7 @@ impl Action {
             Action::DisableCredential => {
                 matches!(change, Change::CredentialDisabled | Change::AlreadyAbsent)
             }
-            Action::List => false,
+            Action::List | Action::Notify => false,
         }
     }
 }
@@ -277,6 +280,18 @@ impl WebhookConnector {
             return Err(self.transient(message));
         }
         Err(self.permanent(message))
+    }
+
+    /// Sends one notification record (`action: notify`), signed like every call,
+    /// with `key` as its idempotency key so a receiver can drop a redelivery.
+    pub async fn notify(
+        &self,
+        body: serde_json::Map<String, Value>,
+        key: String,
+    ) -> Result<(), ConnectorError> {
+        self.post(Action::Notify, body, Some(key), None)
+            .await
+            .map(|_| ())
     }
 
     /// Take the key and any credential sent out of a text the receiver wrote.

@@ -11,7 +11,7 @@ use crate::identity::Identity;
 use crate::ids::{CampaignId, DelegationId, GrantId, RequestId, TokenId};
 use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
 use crate::policy::ApprovalPolicy;
-use crate::request::{Decision, RequestKind};
+use crate::request::{Decision, Finding, RequestKind};
 use crate::review::{CampaignSpec, Occurrence, ReviewDecision, ReviewNeeds, RubberStampRules};
 use crate::time::{DurationSpec, Timestamp};
 
@@ -134,6 +134,16 @@ pub enum Command {
         grant: GrantId,
         action: JobAction,
     },
+    /// Security closes the post-incident review of break-glass access.
+    CloseIncidentReview {
+        request: RequestId,
+        finding: Finding,
+        notes: Reason,
+    },
+    /// The scheduler escalates an overdue post-incident review.
+    EscalateIncidentReview {
+        request: RequestId,
+    },
     /// The scheduler applies a pending request's deadlines: reminders, escalation of
     /// open steps, and denial when it timed out.
     RunRequestDeadlines {
@@ -224,7 +234,9 @@ impl Command {
         match self {
             Command::Decide { request, .. }
             | Command::Cancel { request, .. }
-            | Command::RunRequestDeadlines { request } => Needs {
+            | Command::RunRequestDeadlines { request }
+            | Command::CloseIncidentReview { request, .. }
+            | Command::EscalateIncidentReview { request } => Needs {
                 request: Some(request.clone()),
                 ..Needs::default()
             },
@@ -322,6 +334,8 @@ impl Command {
             Command::RecheckAuthority { .. } => "recheck_authority",
             Command::Delegate { .. } => "delegate",
             Command::RunRequestDeadlines { .. } => "run_request_deadlines",
+            Command::CloseIncidentReview { .. } => "close_incident_review",
+            Command::EscalateIncidentReview { .. } => "escalate_incident_review",
             Command::RevokeDelegation { .. } => "revoke_delegation",
             Command::RecordDrift { .. } => "record_drift",
             Command::IssueCredential { .. } => "issue_credential",

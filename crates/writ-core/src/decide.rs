@@ -311,6 +311,10 @@ pub fn decide(
                     ),
                 ));
             }
+            let emergency = *kind == RequestKind::BreakGlass;
+            if emergency {
+                crate::breakglass::precheck(requester, b, ent, ticket.as_ref())?;
+            }
             if rule.ticket_required && ticket.is_none() {
                 return Err(Refusal::invalid(
                     "ticket-required",
@@ -326,7 +330,20 @@ pub fn decide(
                 }
                 _ => (ent.max_duration, format!("the limit of `{entitlement}`")),
             };
-            let sod = separation_of_duties(ctx, beneficiary, entitlement, sod_exception.as_ref())?;
+            if emergency {
+                let cap = ctx.policy.break_glass.cap(entitlement);
+                if cap < max {
+                    max = cap;
+                    why = format!("the break-glass cap of `{entitlement}`");
+                }
+            }
+            let sod = separation_of_duties(
+                ctx,
+                beneficiary,
+                entitlement,
+                sod_exception.as_ref(),
+                emergency,
+            )?;
             if let Some((exception, exception_max)) = &sod
                 && *exception_max < max
             {
@@ -383,10 +400,15 @@ pub fn decide(
                     ));
                 }
                 (RequestKind::Renewal, Some(g)) => Some(g.id.clone()),
-                (RequestKind::Standard, None) => None,
+                (RequestKind::Standard | RequestKind::BreakGlass, None) => None,
+                (RequestKind::BreakGlass, Some(g)) => {
+                    Some(crate::breakglass::renewal(ctx, g, *duration)?)
+                }
             };
+            // The id is drawn last: a refused submission consumes nothing.
             let mut submission = Submission {
-                id: RequestId::generate(ids),
+                id: RequestId::parse("req_0000000000000000")
+                    .map_err(|e| Refusal::invalid("internal", e))?,
                 requester: requester.name.clone(),
                 beneficiary: beneficiary.clone(),
                 entitlement: entitlement.clone(),
@@ -409,11 +431,16 @@ pub fn decide(
                 submitted_at: ctx.now,
                 sod_exception: sod.map(|(e, _)| e),
                 pre_approved: None,
+                emergency: None,
             };
-            if let Some(pre) = pre_approval(ctx, &submission, b) {
+            if emergency {
+                submission.steps.clear();
+                submission.emergency = Some(crate::breakglass::authority(ctx, &submission)?);
+            } else if let Some(pre) = pre_approval(ctx, &submission, b) {
                 submission.steps.clear();
                 submission.pre_approved = Some(pre);
             }
+            submission.id = RequestId::generate(ids);
             let digest = submission
                 .digest()
                 .map_err(|e| Refusal::invalid("unencodable", e.to_string()))?;
@@ -423,8 +450,19 @@ pub fn decide(
                 request: submission.clone(),
                 digest,
             }];
-            if pre_approved {
-                events.extend(approval_events(ctx, &id, &submission, ids));
+            if emergency {
+                let since = crate::breakglass::since(ctx, &submission);
+                let (approved, grant) = approval_events(ctx, &id, &submission, ids, Some(since));
+                events.extend(approved);
+                let incident = ticket.clone().ok_or_else(|| {
+                    Refusal::invalid(
+                        "incident-required",
+                        "break-glass access needs an incident reference",
+                    )
+                })?;
+                events.push(crate::breakglass::used(ctx, &submission, grant, incident));
+            } else if pre_approved {
+                events.extend(approval_events(ctx, &id, &submission, ids, None).0);
             }
             Ok(events)
         }
@@ -650,6 +688,14 @@ pub fn decide(
             }])
         }
         Command::RunRequestDeadlines { request } => crate::deadlines::run(ctx, actor, request),
+        Command::CloseIncidentReview {
+            request,
+            finding,
+            notes,
+        } => crate::breakglass::close(ctx, actor, request, *finding, notes),
+        Command::EscalateIncidentReview { request } => {
+            crate::breakglass::escalate(ctx, actor, request)
+        }
         Command::Delegate { spec } => crate::delegation::delegate(ctx, actor, spec, ids),
         Command::RevokeDelegation { delegation, reason } => {
             crate::delegation::revoke(ctx, actor, delegation, reason)
@@ -1083,7 +1129,7 @@ fn decide_step(
                     .is_some_and(|d| d.decision == Decision::Approve)
             });
             if others_approved {
-                events.extend(approval_events(ctx, request, s, ids));
+                events.extend(approval_events(ctx, request, s, ids, None).0);
             }
         }
     }
@@ -1097,7 +1143,8 @@ fn approval_events(
     request: &RequestId,
     s: &Submission,
     ids: &mut dyn IdGen,
-) -> Vec<Event> {
+    emergency_since: Option<Timestamp>,
+) -> (Vec<Event>, GrantId) {
     let grant = GrantId::generate(ids);
     let expires_at = ctx.now.plus(s.duration);
     let review_by = expires_at.min(ctx.now.plus(ctx.policy.review_period));
@@ -1114,19 +1161,22 @@ fn approval_events(
             expires_at,
             review_by,
             renews: s.renews.clone(),
+            emergency_since,
             provision: ctx.provisioned_systems.contains(&s.entitlement.system),
         },
     ];
-    if let (Some(old), Some(g)) = (&s.renews, ctx.grant)
+    // Approved at submission (automated or break-glass), the renewed grant is the
+    // pair's live one; approved by a decision, the store loaded it as `grant`.
+    if let (Some(old), Some(g)) = (&s.renews, ctx.grant.or(ctx.pair.active_grant))
         && &g.id == old
         && g.is_live()
     {
         events.push(Event::GrantRenewed {
             grant: old.clone(),
-            successor: grant,
+            successor: grant.clone(),
         });
     }
-    events
+    (events, grant)
 }
 
 /// Automated fulfilment: whether a Cedar `auto_approve` policy pre-approves the
@@ -1173,6 +1223,7 @@ fn separation_of_duties(
     beneficiary: &Name,
     entitlement: &EntitlementRef,
     asked: Option<&Justification>,
+    emergency: bool,
 ) -> Result<Option<(SodException, DurationSpec)>, Refusal> {
     let mut exceptional = None;
     for rule in &ctx.policy.toxic {
@@ -1182,11 +1233,16 @@ fn separation_of_duties(
         let Some(held) = ctx.holdings.iter().find(|h| &h.entitlement == other) else {
             continue;
         };
-        if !rule.exception {
+        if !rule.exception || emergency {
+            let why = if emergency {
+                "break-glass access cannot be an exception"
+            } else {
+                "with no exception"
+            };
             return Err(Refusal::forbidden(
                 "separation-of-duties",
                 format!(
-                    "`{beneficiary}` holds `{other}` ({}); separation-of-duties rule `{}` forbids also holding `{entitlement}`, with no exception",
+                    "`{beneficiary}` holds `{other}` ({}); separation-of-duties rule `{}` forbids also holding `{entitlement}`, {why}",
                     held.held_as, rule.name
                 ),
             ));

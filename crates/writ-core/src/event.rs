@@ -23,10 +23,10 @@ use crate::delegation::Delegation;
 use crate::grant::{Drift, JobAction, Receipt};
 use crate::identity::Identity;
 use crate::ids::{CampaignId, DelegationId, GrantId, RequestId, TokenId};
-use crate::names::{Comment, EntitlementRef, Name, Reason};
+use crate::names::{Comment, EntitlementRef, Name, Reason, TicketRef};
 use crate::personal::{self, Personal};
 use crate::policy::{ApprovalPolicy, StepRole};
-use crate::request::{Decision, StepAuthority, Submission};
+use crate::request::{Decision, Finding, StepAuthority, Submission};
 use crate::review::{Assignee, CampaignSpec, ItemOpened, Occurrence, ReviewDecision};
 use crate::time::Timestamp;
 use crate::token::Token;
@@ -112,6 +112,10 @@ pub enum Event {
         expires_at: Timestamp,
         review_by: Timestamp,
         renews: Option<GrantId>,
+        /// Break-glass access: when the run of back-to-back emergency grants this one
+        /// continues began (its own start for the first).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        emergency_since: Option<Timestamp>,
         /// A connector provisions the grant: it stays pending until the target confirms.
         /// Absent (false) on systems without one, and in every leaf written before
         /// connectors existed.
@@ -171,6 +175,27 @@ pub enum Event {
     RequestTimedOut {
         request: RequestId,
         notified: Vec<Name>,
+    },
+    /// Break-glass access was granted at once: security is notified, and a
+    /// post-incident review is open until `review_due` (then it escalates).
+    BreakGlassUsed {
+        request: RequestId,
+        grant: GrantId,
+        incident: TicketRef,
+        review_due: Timestamp,
+        notified: Vec<Name>,
+    },
+    /// A post-incident review passed its due date open: escalated, with notices.
+    IncidentReviewEscalated {
+        request: RequestId,
+        notified: Vec<Name>,
+    },
+    /// Security closed a post-incident review with its finding.
+    IncidentReviewClosed {
+        request: RequestId,
+        finding: Finding,
+        /// Personal data: sealed in the ledger.
+        notes: Reason,
     },
     /// An approver delegated their authority for a window.
     DelegationGranted {
@@ -318,6 +343,9 @@ impl Event {
             Event::AuthorityRechecked { .. } => "authority_rechecked",
             Event::DelegationGranted { .. } => "delegation_granted",
             Event::ApprovalReminded { .. } => "approval_reminded",
+            Event::BreakGlassUsed { .. } => "break_glass_used",
+            Event::IncidentReviewEscalated { .. } => "incident_review_escalated",
+            Event::IncidentReviewClosed { .. } => "incident_review_closed",
             Event::StepEscalated { .. } => "step_escalated",
             Event::RequestTimedOut { .. } => "request_timed_out",
             Event::DelegationRevoked { .. } => "delegation_revoked",
@@ -355,7 +383,10 @@ impl Event {
             | Event::RequestCancelled { request, .. }
             | Event::ApprovalReminded { request, .. }
             | Event::StepEscalated { request, .. }
-            | Event::RequestTimedOut { request, .. } => format!("request:{request}"),
+            | Event::RequestTimedOut { request, .. }
+            | Event::BreakGlassUsed { request, .. }
+            | Event::IncidentReviewEscalated { request, .. }
+            | Event::IncidentReviewClosed { request, .. } => format!("request:{request}"),
             Event::GrantCreated { grant, .. }
             | Event::GrantRenewed { grant, .. }
             | Event::GrantRevoked { grant, .. }

@@ -155,6 +155,8 @@ pub struct Grant {
     pub failed: Option<JobAction>,
     /// The fingerprint of the credential in force, for grants that issue one.
     pub credential: Option<String>,
+    /// Break-glass access: when its run of back-to-back emergency grants began.
+    pub emergency_since: Option<Timestamp>,
     /// Held, not provisioned: an approver lost their authority before provisioning.
     /// Says who and why; an admin's retry checks again.
     pub held: Option<String>,
@@ -173,6 +175,7 @@ impl Grant {
                 review_by,
                 renews,
                 provision,
+                emergency_since,
             } => Some(Grant {
                 id: grant.clone(),
                 request: request.clone(),
@@ -197,6 +200,7 @@ impl Grant {
                 failed: None,
                 credential: None,
                 held: None,
+                emergency_since: *emergency_since,
             }),
             _ => None,
         }

@@ -14,6 +14,7 @@
 //! out of them so it can be erased later; see [`personal`].
 
 pub mod authority;
+mod breakglass;
 mod canonical;
 mod catalog;
 mod clock;
@@ -62,12 +63,13 @@ pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reaso
 pub use org::Org;
 pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};
 pub use policy::{
-    ActivePolicy, ApprovalPolicy, Deadlines, PolicyError, StepRole, TierRule, ToxicRule,
+    ActivePolicy, ApprovalPolicy, BreakGlassPolicy, Deadlines, PolicyError, StepRole, TierRule,
+    ToxicRule,
 };
 pub use refusal::{Refusal, RefusalKind};
 pub use request::{
-    Decision, Request, RequestKind, RequestStatus, SodException, Step, StepAuthority, StepDecision,
-    Submission, TIMED_OUT,
+    Decision, Finding, IncidentReview, Request, RequestKind, RequestStatus, SodException, Step,
+    StepAuthority, StepDecision, Submission, TIMED_OUT,
 };
 pub use review::{
     Assignee, Campaign, CampaignSpec, DeadlineAction, DecisionStat, ITEMS_PER_EVENT, ItemCtx,

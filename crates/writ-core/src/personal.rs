@@ -134,6 +134,7 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     field("review_decided", "/event/reason"),
     field("delegation_granted", "/event/delegation/reason"),
     field("delegation_revoked", "/event/reason"),
+    field("incident_review_closed", "/event/notes"),
 ];
 
 const fn field(event: &'static str, pointer: &'static str) -> PersonalField {

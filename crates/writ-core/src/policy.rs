@@ -136,6 +136,93 @@ pub struct ApprovalPolicy {
     /// Escalation and timeouts of pending requests (absent: requests wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadlines: Option<Deadlines>,
+    /// Limits on break-glass (emergency) access.
+    #[serde(default, skip_serializing_if = "BreakGlassPolicy::is_default")]
+    pub break_glass: BreakGlassPolicy,
+}
+
+/// Break-glass limits. Who may break glass is Cedar policy (`break_glass` action);
+/// which entitlements allow it is the catalogue's `break_glass` flag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassPolicy {
+    /// The longest emergency access, unless the entitlement has its own cap.
+    #[serde(default = "BreakGlassPolicy::default_cap")]
+    pub max_duration: DurationSpec,
+    /// Per-entitlement caps (`system/entitlement` → duration), never above 24 h.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub caps: BTreeMap<String, DurationSpec>,
+    /// Back-to-back emergency renewals may not run longer than this in all.
+    #[serde(default = "BreakGlassPolicy::default_total")]
+    pub max_total: DurationSpec,
+    /// The post-incident review is due this long after the access starts; later it
+    /// is overdue and escalates.
+    #[serde(default = "BreakGlassPolicy::default_review")]
+    pub review_within: DurationSpec,
+}
+
+impl Default for BreakGlassPolicy {
+    fn default() -> Self {
+        BreakGlassPolicy {
+            max_duration: Self::default_cap(),
+            caps: BTreeMap::new(),
+            max_total: Self::default_total(),
+            review_within: Self::default_review(),
+        }
+    }
+}
+
+impl BreakGlassPolicy {
+    /// No emergency access ever lasts longer than this.
+    pub const CEILING: DurationSpec = DurationSpec::hours(24);
+
+    fn default_cap() -> DurationSpec {
+        DurationSpec::hours(4)
+    }
+    fn default_total() -> DurationSpec {
+        DurationSpec::hours(12)
+    }
+    fn default_review() -> DurationSpec {
+        DurationSpec::hours(72)
+    }
+    fn is_default(&self) -> bool {
+        self == &BreakGlassPolicy::default()
+    }
+
+    /// The cap for one entitlement.
+    pub fn cap(&self, entitlement: &EntitlementRef) -> DurationSpec {
+        self.caps
+            .get(&entitlement.to_string())
+            .copied()
+            .unwrap_or(self.max_duration)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        for (what, d) in std::iter::once(("max_duration".to_owned(), self.max_duration))
+            .chain(self.caps.iter().map(|(k, v)| (format!("caps.\"{k}\""), *v)))
+        {
+            if d > Self::CEILING {
+                return Err(PolicyError(format!(
+                    "break_glass.{what}: {d} is above the 24-hour ceiling of emergency access"
+                )));
+            }
+            if d.seconds() < 60 {
+                return Err(PolicyError(format!(
+                    "break_glass.{what}: at least one minute"
+                )));
+            }
+        }
+        for k in self.caps.keys() {
+            EntitlementRef::parse(k)
+                .map_err(|e| PolicyError(format!("break_glass.caps: `{k}`: {e}")))?;
+        }
+        if self.max_total < self.max_duration {
+            return Err(PolicyError(
+                "break_glass.max_total must be at least max_duration".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// When a pending request's open steps escalate and when it times out, counted from
@@ -235,6 +322,7 @@ impl Default for ApprovalPolicy {
             cedar: None,
             toxic: Vec::new(),
             deadlines: None,
+            break_glass: BreakGlassPolicy::default(),
         }
     }
 }
@@ -317,6 +405,7 @@ impl ApprovalPolicy {
                 )));
             }
         }
+        self.break_glass.validate()?;
         if let Some(d) = &self.deadlines {
             if d.escalate_after >= d.time_out_after {
                 return Err(PolicyError(

@@ -15,6 +15,9 @@ use crate::time::{DurationSpec, Timestamp};
 pub enum RequestKind {
     Standard,
     Renewal,
+    /// Emergency access: granted at once to the requester, with a reason and an
+    /// incident reference, capped, and reviewed by security afterwards.
+    BreakGlass,
 }
 
 impl RequestKind {
@@ -22,11 +25,62 @@ impl RequestKind {
         match text {
             "standard" => Ok(RequestKind::Standard),
             "renewal" => Ok(RequestKind::Renewal),
+            "break_glass" | "break-glass" => Ok(RequestKind::BreakGlass),
             other => Err(format!(
-                "`{other}` is not a request kind: use standard or renewal"
+                "`{other}` is not a request kind: use standard, renewal or break_glass"
             )),
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Standard => "standard",
+            RequestKind::Renewal => "renewal",
+            RequestKind::BreakGlass => "break_glass",
+        }
+    }
+}
+
+/// What a post-incident review of break-glass access found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    Legitimate,
+    Misuse,
+    Drill,
+}
+
+impl Finding {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "legitimate" => Ok(Finding::Legitimate),
+            "misuse" => Ok(Finding::Misuse),
+            "drill" => Ok(Finding::Drill),
+            other => Err(format!(
+                "`{other}` is not a finding: use legitimate, misuse or drill"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::Legitimate => "legitimate",
+            Finding::Misuse => "misuse",
+            Finding::Drill => "drill",
+        }
+    }
+}
+
+/// The post-incident review every break-glass access opens for security.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentReview {
+    pub opened_at: Timestamp,
+    pub due: Timestamp,
+    pub escalated_at: Option<Timestamp>,
+    pub finding: Option<Finding>,
+    pub closed_by: Option<Name>,
+    pub closed_at: Option<Timestamp>,
+    pub notes: Option<Reason>,
 }
 
 /// The reason a request denied at its final deadline carries.
@@ -60,6 +114,10 @@ pub struct Submission {
     /// submission's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_approved: Option<StepAuthority>,
+    /// Break-glass: the Cedar policies that let the requester grant themself
+    /// emergency access (a break-glass request has no steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<StepAuthority>,
 }
 
 /// The toxic combination a request completes and the exception it asks for.
@@ -192,6 +250,8 @@ pub struct Request {
     pub closed_at: Option<Timestamp>,
     pub grant: Option<GrantId>,
     pub cancel_reason: Option<Reason>,
+    /// Break-glass access: its post-incident review.
+    pub incident_review: Option<IncidentReview>,
 }
 
 impl Request {
@@ -221,6 +281,7 @@ impl Request {
             closed_at: None,
             grant: None,
             cancel_reason: None,
+            incident_review: None,
         }
     }
 
@@ -267,6 +328,38 @@ impl Request {
             Event::ApprovalReminded { request, step, .. } if request == self.id() => {
                 if let Some(s) = self.steps.iter_mut().find(|s| s.index == *step) {
                     s.reminded = true;
+                }
+            }
+            Event::BreakGlassUsed {
+                request,
+                review_due,
+                ..
+            } if request == self.id() => {
+                self.incident_review = Some(IncidentReview {
+                    opened_at: recorded.at,
+                    due: *review_due,
+                    escalated_at: None,
+                    finding: None,
+                    closed_by: None,
+                    closed_at: None,
+                    notes: None,
+                });
+            }
+            Event::IncidentReviewEscalated { request, .. } if request == self.id() => {
+                if let Some(r) = &mut self.incident_review {
+                    r.escalated_at = Some(recorded.at);
+                }
+            }
+            Event::IncidentReviewClosed {
+                request,
+                finding,
+                notes,
+            } if request == self.id() => {
+                if let Some(r) = &mut self.incident_review {
+                    r.finding = Some(*finding);
+                    r.closed_at = Some(recorded.at);
+                    r.closed_by = recorded.actor.identity().cloned();
+                    r.notes = Some(notes.clone());
                 }
             }
             Event::RequestTimedOut { request, .. } if request == self.id() => {

@@ -158,6 +158,17 @@ enum CommandSpec {
     /// Delegate approval authority: `{"delegate": "dave", "until_in": "7d",
     /// "reason": "..", "systems": [..], "tiers": [..], "from_in": "1d", "delegator": ..}`.
     Delegate(DelegateSpec),
+    /// Security closes a break-glass request's post-incident review:
+    /// `{"request": "$1", "finding": "legitimate", "notes": ".."}`.
+    CloseIncidentReview {
+        request: String,
+        finding: writ_core::Finding,
+        notes: Reason,
+    },
+    /// The scheduler escalates an overdue post-incident review.
+    EscalateIncidentReview {
+        request: String,
+    },
     /// The scheduler applies a request's deadlines: `{"request": "$1"}`.
     RunDeadlines {
         request: String,
@@ -563,7 +574,10 @@ impl World {
             | Event::RequestCancelled { request, .. }
             | Event::RequestTimedOut { request, .. }
             | Event::StepEscalated { request, .. }
-            | Event::ApprovalReminded { request, .. } => {
+            | Event::ApprovalReminded { request, .. }
+            | Event::BreakGlassUsed { request, .. }
+            | Event::IncidentReviewEscalated { request, .. }
+            | Event::IncidentReviewClosed { request, .. } => {
                 let r = self
                     .requests
                     .iter_mut()
@@ -904,6 +918,18 @@ impl World {
                     tiers: d.tiers.clone(),
                     reason: d.reason.clone(),
                 },
+            },
+            CommandSpec::CloseIncidentReview {
+                request,
+                finding,
+                notes,
+            } => Command::CloseIncidentReview {
+                request: self.request_ref(request)?,
+                finding: *finding,
+                notes: notes.clone(),
+            },
+            CommandSpec::EscalateIncidentReview { request } => Command::EscalateIncidentReview {
+                request: self.request_ref(request)?,
             },
             CommandSpec::RunDeadlines { request } => Command::RunRequestDeadlines {
                 request: self.request_ref(request)?,

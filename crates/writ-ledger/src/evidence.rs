@@ -124,6 +124,13 @@ pub struct RequestFacts {
     /// A separation-of-duties exception: the rule and what it conflicts with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sod_exception: Option<String>,
+    /// Break-glass: the Cedar policies that let the requester grant themself the
+    /// access, each checked to be in the policy the bundle proves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub break_glass_by: Vec<String>,
+    /// Break-glass: the incident, the notice to security and the post-incident review.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incident: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -315,6 +322,12 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                 .as_ref()
                 .map(|p| p.policies.clone())
                 .unwrap_or_default(),
+            break_glass_by: submitted
+                .emergency
+                .as_ref()
+                .map(|p| p.policies.clone())
+                .unwrap_or_default(),
+            incident: Vec::new(),
             sod_exception: submitted.sod_exception.as_ref().map(|e| {
                 format!(
                     "rule `{}`: also holds `{}` ({}); exception: {}",
@@ -483,7 +496,11 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         story.decisions.len()
                     )));
                 }
-                if let Some(pre) = &submitted.pre_approved {
+                if let Some(pre) = submitted
+                    .pre_approved
+                    .as_ref()
+                    .or(submitted.emergency.as_ref())
+                {
                     let Some(known) = policies.get(&submitted.policy_version) else {
                         return Err(story_err(
                             "the request was pre-approved by policy, but the bundle does not \
@@ -538,6 +555,47 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                 story.deadlines.push(format!(
                     "at {at} step {step} {what}; notified: {}",
                     who.join(", ")
+                ));
+            }
+            Event::BreakGlassUsed {
+                request,
+                grant,
+                incident,
+                review_due,
+                notified,
+            } => {
+                same_request(request, request_id)?;
+                if submitted.emergency.is_none() {
+                    return Err(story_err(
+                        "break-glass is recorded for a request that was not break-glass",
+                    ));
+                }
+                let who: Vec<String> = notified.iter().map(ToString::to_string).collect();
+                story.request.incident.push(format!(
+                    "at {at} break-glass grant `{grant}` for incident {incident}; security notified: {}; post-incident review due by {}",
+                    who.join(", "),
+                    review_due.to_rfc3339()
+                ));
+            }
+            Event::IncidentReviewEscalated { request, notified } => {
+                same_request(request, request_id)?;
+                let who: Vec<String> = notified.iter().map(ToString::to_string).collect();
+                story.request.incident.push(format!(
+                    "at {at} the post-incident review was overdue and escalated to {}",
+                    who.join(", ")
+                ));
+            }
+            Event::IncidentReviewClosed {
+                request,
+                finding,
+                notes,
+            } => {
+                same_request(request, request_id)?;
+                story.request.incident.push(format!(
+                    "at {at} {} closed the post-incident review: {} — {}",
+                    who(&r.actor),
+                    finding.as_str(),
+                    notes.as_str()
                 ));
             }
             Event::RequestTimedOut { request, .. } => {

@@ -78,6 +78,7 @@ fn submission() -> Submission {
         steps: vec![StepRole::Manager],
         sod_exception: None,
         pre_approved: None,
+        emergency: None,
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at(SUBMITTED),
     }
@@ -155,6 +156,7 @@ fn genuine() -> Vec<Recorded> {
                 expires_at: at(CREATED).plus(sub.duration),
                 review_by: at(CREATED).plus(DurationSpec::days(90)),
                 renews: None,
+                emergency_since: None,
                 provision: false,
             },
         ),

@@ -168,6 +168,14 @@ impl Application {
                 stop_tx.subscribe(),
             )
         });
+        let hook = self.config.notify_hook.clone().map(|h| {
+            crate::hook::spawn(
+                self.state.store.clone(),
+                h,
+                Duration::from_millis(self.config.notify_interval_ms),
+                stop_tx.subscribe(),
+            )
+        });
         let signer = signer::spawn(
             self.state.store.clone(),
             self.state.ledger_key.clone(),
@@ -216,6 +224,9 @@ impl Application {
             let _ = handle.await;
         }
         if let Some(handle) = reviewer {
+            let _ = handle.await;
+        }
+        if let Some(handle) = hook {
             let _ = handle.await;
         }
         let _ = signer.await;

@@ -75,6 +75,9 @@ pub struct Config {
     pub approval: ApprovalPolicy,
     /// The directory of Cedar policies (`[policy] dir`); `None`: the shipped set.
     pub policy_dir: Option<PathBuf>,
+    /// Where notification records are POSTed (`[notifications.webhook]`).
+    pub notify_hook: Option<std::sync::Arc<writ_connect::webhook::WebhookConnector>>,
+    pub notify_interval_ms: u64,
     pub scheduler_interval_ms: u64,
     pub ledger: LedgerConfig,
     pub provisioning: ProvisioningConfig,
@@ -163,6 +166,8 @@ impl Default for Config {
         Config {
             approval: ApprovalPolicy::default(),
             policy_dir: None,
+            notify_hook: None,
+            notify_interval_ms: 5000,
             scheduler_interval_ms: 1000,
             ledger: LedgerConfig::default(),
             provisioning: ProvisioningConfig::default(),
@@ -182,6 +187,8 @@ struct FileConfig {
     #[serde(default)]
     policy: Option<PolicyFile>,
     #[serde(default)]
+    notifications: Option<NotificationsFile>,
+    #[serde(default)]
     ledger: Option<LedgerFile>,
     #[serde(default)]
     provisioning: Option<ProvisioningConfig>,
@@ -189,6 +196,15 @@ struct FileConfig {
     systems: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
     reviews: Option<ReviewsConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsFile {
+    #[serde(default)]
+    webhook: Option<writ_connect::WebhookConfig>,
+    #[serde(default)]
+    interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +282,21 @@ impl Config {
         }
         if let Some(p) = file.policy {
             config.policy_dir = Some(p.dir);
+        }
+        if let Some(n) = file.notifications {
+            let every = n.interval_ms.unwrap_or(5000);
+            if !(100..=3_600_000).contains(&every) {
+                return Err(invalid(
+                    "notifications.interval_ms must be between 100 and 3600000".into(),
+                ));
+            }
+            config.notify_interval_ms = every;
+            if let Some(w) = n.webhook {
+                config.notify_hook = Some(std::sync::Arc::new(
+                    writ_connect::webhook::WebhookConnector::new("notifications", &w)
+                        .map_err(|e| invalid(e.to_string()))?,
+                ));
+            }
         }
         if let Some(approval) = file.approval {
             let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;

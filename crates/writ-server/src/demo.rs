@@ -107,9 +107,9 @@ const PEOPLE: &[Person] = &[
         display: "Bob Chen",
         manager: Some("priya"),
         department: "engineering",
-        groups: &[],
+        groups: &["on-call"],
         roles: &[],
-        about: "engineer; owns the ci-deploy token",
+        about: "engineer on call; owns the ci-deploy token; may break glass",
     },
     Person {
         name: "carol",

@@ -11,6 +11,7 @@ pub mod config;
 pub mod datadir;
 pub mod demo;
 mod extract;
+pub mod hook;
 pub mod metrics;
 pub mod policy;
 pub mod problem;

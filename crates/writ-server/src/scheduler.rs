@@ -111,6 +111,33 @@ pub async fn request_deadlines(store: &dyn Store, clock: &dyn Clock) -> Result<u
     Ok(written)
 }
 
+/// Escalates every post-incident review of break-glass access left open past its due
+/// date (once each). Returns how many.
+pub async fn escalate_incident_reviews(
+    store: &dyn Store,
+    clock: &dyn Clock,
+) -> Result<usize, StoreError> {
+    let mut escalated = 0;
+    for row in store.incident_reviews(true, Some(clock.now()), 200).await? {
+        let cmd = Command::EscalateIncidentReview {
+            request: row.request.clone(),
+        };
+        match store
+            .execute(Envelope::new(Actor::system("scheduler"), cmd))
+            .await
+        {
+            Ok(Outcome::Committed(events)) if !events.is_empty() => {
+                escalated += 1;
+                tracing::warn!(request = %row.request, "post-incident review overdue; escalated");
+            }
+            Ok(_) => {}
+            Err(ExecError::Refused(r)) => tracing::debug!(reason = %r, "review not escalated"),
+            Err(ExecError::Store(e)) => return Err(e),
+        }
+    }
+    Ok(escalated)
+}
+
 pub fn spawn(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -128,6 +155,9 @@ pub fn spawn(
             }
             if let Err(e) = request_deadlines(store.as_ref(), clock.as_ref()).await {
                 tracing::error!(error = %e, "request deadline pass failed; will retry");
+            }
+            if let Err(e) = escalate_incident_reviews(store.as_ref(), clock.as_ref()).await {
+                tracing::error!(error = %e, "post-incident review pass failed; will retry");
             }
         }
     })

@@ -185,6 +185,17 @@ impl JobState {
     }
 }
 
+/// A post-incident review of break-glass access, with what it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentReviewRow {
+    pub request: RequestId,
+    pub grant: GrantId,
+    pub beneficiary: String,
+    pub entitlement: String,
+    pub incident: String,
+    pub review: writ_core::IncidentReview,
+}
+
 /// A notification record: who was told what, from which ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -438,6 +449,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         recipient: Option<Name>,
         limit: u32,
     ) -> Result<Vec<Notification>, StoreError>;
+    /// Notification records after ledger entry `seq`, oldest first.
+    async fn notifications_after(
+        &self,
+        seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// A named delivery cursor (0 when never set).
+    async fn cursor(&self, name: &str) -> Result<u64, StoreError>;
+    /// Moves a named delivery cursor forward (never back).
+    async fn set_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError>;
+    /// Post-incident reviews of break-glass access: all, open ones, or those overdue
+    /// at `overdue_at` and not yet escalated; newest first.
+    async fn incident_reviews(
+        &self,
+        open: bool,
+        overdue_at: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<IncidentReviewRow>, StoreError>;
     /// Pending requests submitted at or before `before`, oldest first: those whose
     /// deadlines may be due.
     async fn pending_since(

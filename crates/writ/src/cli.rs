@@ -86,6 +86,30 @@ enum Cmd {
     /// The provisioning outbox: jobs queued, done and dead-lettered; retries.
     #[command(subcommand)]
     Provisioning(ProvisioningCmd),
+    /// Emergency access to an entitlement that allows it, granted at once to you, with
+    /// a reason and an incident reference; security is notified and reviews it.
+    BreakGlass {
+        #[arg(long)]
+        entitlement: String,
+        /// Why (at least the tier's minimum justification).
+        #[arg(long)]
+        reason: String,
+        /// The incident or ticket (`INC-4411`).
+        #[arg(long)]
+        incident: String,
+        /// At most the entitlement's break-glass cap (default 4h).
+        #[arg(long, default_value = "1h")]
+        duration: String,
+    },
+    /// Post-incident reviews of break-glass access (security).
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Your notification records (reminders, escalations, break-glass alerts).
+    Notifications {
+        /// Everyone's (admins and auditors).
+        #[arg(long)]
+        all: bool,
+    },
     /// Delegations of your approval authority: create, list, revoke.
     #[command(subcommand)]
     Delegation(DelegationCmd),
@@ -130,6 +154,23 @@ enum Cmd {
     /// Benchmarks (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentCmd {
+    /// Reviews by state: open (default), overdue or all.
+    List {
+        #[arg(long, default_value = "open")]
+        state: String,
+    },
+    /// Close a review with its finding: legitimate, misuse or drill.
+    Close {
+        request: String,
+        #[arg(long)]
+        finding: String,
+        #[arg(long)]
+        notes: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -802,6 +843,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ),
         },
         Cmd::Policy(cmd) => return policy(&cli, cmd).await,
+        Cmd::BreakGlass {
+            entitlement,
+            reason,
+            incident,
+            duration,
+        } => {
+            let client = cli.client()?;
+            let body = NewRequest {
+                beneficiary: cli.me(&client).await?,
+                entitlement: entitlement.clone(),
+                justification: reason.clone(),
+                duration: duration.clone(),
+                ticket: Some(incident.clone()),
+                kind: Some("break_glass".into()),
+                constraints: None,
+                sod_exception: None,
+            };
+            let r = client.create_request(&body, None).await?;
+            output::print(json, &r, || output::request(&r))?;
+        }
+        Cmd::Incident(cmd) => {
+            let client = cli.client()?;
+            match cmd {
+                IncidentCmd::List { state } => {
+                    let l = client.incident_reviews(state).await?;
+                    output::print(json, &l, || output::incidents(&l))?;
+                }
+                IncidentCmd::Close {
+                    request,
+                    finding,
+                    notes,
+                } => {
+                    let body = writ_server::wire::CloseIncidentBody {
+                        finding: finding.clone(),
+                        notes: notes.clone(),
+                    };
+                    let v = client.close_incident_review(request, &body).await?;
+                    output::print(json, &v, || {
+                        format!(
+                            "post-incident review of {request}: {}\n",
+                            v.finding.as_deref().unwrap_or(&v.state)
+                        )
+                    })?;
+                }
+            }
+        }
+        Cmd::Notifications { all } => {
+            let l = cli.client()?.notifications(*all).await?;
+            output::print(json, &l, || output::notifications(&l))?;
+        }
         Cmd::Delegation(cmd) => {
             let client = cli.client()?;
             match cmd {

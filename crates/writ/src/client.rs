@@ -16,7 +16,8 @@ use writ_server::wire::{
     ReviewReportView,
 };
 use writ_server::wire::{
-    DelegationList, DelegationView, ExplainView, NewDelegation, PolicyReloaded, PolicyView,
+    CloseIncidentBody, DelegationList, DelegationView, ExplainView, IncidentList,
+    IncidentReviewView, NewDelegation, NotificationList, PolicyReloaded, PolicyView,
     RevokeDelegationBody,
 };
 
@@ -241,6 +242,30 @@ impl Client {
         self.call(
             Method::POST,
             &format!("/api/v1/delegations/{}/revoke", seg(id)),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn notifications(&self, all: bool) -> Result<NotificationList, ClientError> {
+        let q = if all { "?all=true" } else { "" };
+        self.get(&format!("/api/v1/notifications{q}")).await
+    }
+
+    pub async fn incident_reviews(&self, state: &str) -> Result<IncidentList, ClientError> {
+        self.get(&format!("/api/v1/incident-reviews?state={}", seg(state)))
+            .await
+    }
+
+    pub async fn close_incident_review(
+        &self,
+        request: &str,
+        body: &CloseIncidentBody,
+    ) -> Result<IncidentReviewView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/requests/{}/incident-review", seg(request)),
             Some(body),
             None,
         )

@@ -5,8 +5,9 @@ use std::fmt::Write;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use writ_server::wire::{
-    AuditEvent, DelegationView, EntitlementBody, ExplainView, GrantView, IdentityBody, JobView,
-    LedgerEntry, PolicyView, RequestView, SystemBody, TokenView,
+    AuditEvent, DelegationView, EntitlementBody, ExplainView, GrantView, IdentityBody,
+    IncidentList, JobView, LedgerEntry, NotificationList, PolicyView, RequestView, SystemBody,
+    TokenView,
 };
 
 pub fn print<T: Serialize>(
@@ -87,6 +88,25 @@ pub fn request(r: &RequestView) -> String {
         short(&r.digest),
         short(&r.policy_version)
     );
+    if !r.break_glass_by.is_empty() {
+        let _ = writeln!(
+            s,
+            "  BREAK-GLASS    under {}; security notified",
+            r.break_glass_by.join(", ")
+        );
+    }
+    if let Some(v) = &r.incident_review {
+        let _ = writeln!(
+            s,
+            "  review         {} (due {}){}",
+            v.finding.as_deref().unwrap_or(&v.state),
+            v.due,
+            v.notes
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    }
     if !r.pre_approved_by.is_empty() {
         let _ = writeln!(
             s,
@@ -145,6 +165,44 @@ pub fn request(r: &RequestView) -> String {
                 }
             }
         }
+    }
+    s
+}
+
+pub fn incidents(l: &IncidentList) -> String {
+    if l.reviews.is_empty() {
+        return "No post-incident reviews.\n".into();
+    }
+    let mut t = table(&[
+        "request",
+        "state",
+        "who",
+        "entitlement",
+        "incident",
+        "due",
+        "finding",
+    ]);
+    for r in &l.reviews {
+        t.add_row(vec![
+            r.request.clone(),
+            r.review.state.clone(),
+            r.beneficiary.clone(),
+            r.entitlement.clone(),
+            r.incident.clone(),
+            r.review.due.clone(),
+            r.review.finding.clone().unwrap_or_default(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+pub fn notifications(l: &NotificationList) -> String {
+    if l.notifications.is_empty() {
+        return "No notifications.\n".into();
+    }
+    let mut s = String::new();
+    for n in &l.notifications {
+        let _ = writeln!(s, "{}  {}  {}  {}", n.at, n.recipient, n.kind, n.message);
     }
     s
 }

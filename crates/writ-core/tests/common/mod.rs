@@ -16,7 +16,7 @@ use writ_core::{
     Assignee, CampaignId, CampaignSpec, DeadlineAction, ItemOpened, Occurrence, ReviewDecision,
     ReviewerStrategy, Scope,
 };
-use writ_core::{Delegation, DelegationId};
+use writ_core::{Delegation, DelegationId, Finding};
 
 pub fn campaign() -> CampaignId {
     CampaignId::parse("cmp_0000000000000009").unwrap()
@@ -72,13 +72,19 @@ pub fn submission() -> Submission {
             on_behalf_of: None,
             delegation: None,
         }),
+        emergency: Some(StepAuthority {
+            policies: vec!["break-glass-on-call".into()],
+            facts: vec!["member of group `on-call`".into()],
+            on_behalf_of: None,
+            delegation: None,
+        }),
         policy_version: ApprovalPolicy::default().version(),
         submitted_at: at("2026-03-02T09:00:00.123Z"),
     }
 }
 
 /// How many kinds of event there are; `every_event` holds each at least once.
-pub const EVENT_KINDS: usize = 38;
+pub const EVENT_KINDS: usize = 41;
 
 /// One event of every kind, with optional fields both set and unset.
 pub fn every_event() -> Vec<Event> {
@@ -205,6 +211,7 @@ pub fn every_event() -> Vec<Event> {
             expires_at: at("2026-03-02T17:00:00Z"),
             review_by: at("2026-03-02T17:00:00Z"),
             renews: Some(old.clone()),
+            emergency_since: None,
             provision: true,
         },
         Event::GrantProvisioned {
@@ -396,6 +403,22 @@ pub fn every_event() -> Vec<Event> {
             request_digest: "00".repeat(32),
             authority: None,
         },
+        Event::BreakGlassUsed {
+            request: RequestId::parse("req_0000000000000001").unwrap(),
+            grant: GrantId::parse("grt_0000000000000004").unwrap(),
+            incident: TicketRef::parse("INC-9001").unwrap(),
+            review_due: Timestamp(1_780_259_200_000),
+            notified: vec![name("sam"), name("sue")],
+        },
+        Event::IncidentReviewEscalated {
+            request: RequestId::parse("req_0000000000000001").unwrap(),
+            notified: vec![name("ada"), name("sam")],
+        },
+        Event::IncidentReviewClosed {
+            request: RequestId::parse("req_0000000000000001").unwrap(),
+            finding: Finding::Legitimate,
+            notes: Reason::parse("database failover during the outage — Ünplanned").unwrap(),
+        },
         Event::ApprovalReminded {
             request: RequestId::parse("req_0000000000000001").unwrap(),
             step: 2,
@@ -478,6 +501,9 @@ pub fn every_event() -> Vec<Event> {
             Event::ApprovalReminded { .. } => 35,
             Event::StepEscalated { .. } => 36,
             Event::RequestTimedOut { .. } => 37,
+            Event::BreakGlassUsed { .. } => 38,
+            Event::IncidentReviewEscalated { .. } => 39,
+            Event::IncidentReviewClosed { .. } => 40,
         })
         .collect();
     assert_eq!(covered.len(), EVENT_KINDS, "every event kind is exercised");

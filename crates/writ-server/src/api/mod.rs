@@ -4,6 +4,7 @@ mod audit;
 mod catalog;
 mod delegations;
 mod grants;
+mod incidents;
 mod ledger;
 pub mod meta;
 mod notifications;
@@ -95,6 +96,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delegations::list, delegations::create))
         .routes(routes!(delegations::revoke))
         .routes(routes!(notifications::list))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::close))
         .routes(routes!(policy::show))
         .routes(routes!(policy::reload))
         .routes(routes!(policy::explain))

@@ -119,3 +119,27 @@ impl From<&writ_store::Notification> for NotificationView {
 pub struct NotificationList {
     pub notifications: Vec<NotificationView>,
 }
+
+/// One post-incident review, with what it is about.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IncidentItem {
+    pub request: String,
+    pub grant: String,
+    pub beneficiary: String,
+    pub entitlement: String,
+    pub incident: String,
+    pub review: super::IncidentReviewView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IncidentList {
+    pub reviews: Vec<IncidentItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseIncidentBody {
+    /// `legitimate`, `misuse` or `drill`.
+    pub finding: String,
+    pub notes: String,
+}

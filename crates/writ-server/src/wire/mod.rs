@@ -213,7 +213,58 @@ pub struct RequestView {
     pub pre_approved_by: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_approval_facts: Vec<String>,
+    /// Break-glass: the Cedar policies that let the requester grant themself the
+    /// access, and its post-incident review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub break_glass_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_review: Option<IncidentReviewView>,
     pub steps: Vec<StepView>,
+}
+
+/// The post-incident review of break-glass access.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IncidentReviewView {
+    /// `open`, `overdue` (when the reader knows the time) or `closed`.
+    pub state: String,
+    pub opened_at: String,
+    pub due: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<String>,
+    /// `legitimate`, `misuse` or `drill`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+impl IncidentReviewView {
+    pub fn new(
+        v: &writ_core::IncidentReview,
+        now: Option<writ_core::Timestamp>,
+    ) -> IncidentReviewView {
+        IncidentReviewView {
+            state: if v.finding.is_some() {
+                "closed"
+            } else if now.is_some_and(|now| now >= v.due) {
+                "overdue"
+            } else {
+                "open"
+            }
+            .into(),
+            opened_at: ts(v.opened_at),
+            due: ts(v.due),
+            escalated_at: v.escalated_at.map(ts),
+            finding: v.finding.map(|f| f.as_str().to_owned()),
+            closed_by: v.closed_by.as_ref().map(ToString::to_string),
+            closed_at: v.closed_at.map(ts),
+            notes: v.notes.as_ref().map(ToString::to_string),
+        }
+    }
 }
 
 impl RequestView {
@@ -278,10 +329,7 @@ impl RequestView {
             ticket: s.ticket.as_ref().map(|t| t.to_string()),
             duration: s.duration.to_iso8601(),
             duration_seconds: s.duration.seconds(),
-            kind: match s.kind {
-                writ_core::RequestKind::Standard => "standard".into(),
-                writ_core::RequestKind::Renewal => "renewal".into(),
-            },
+            kind: s.kind.as_str().into(),
             renews: s.renews.as_ref().map(|g| g.to_string()),
             constraints: s.constraints.as_ref().map(ConstraintsBody::from),
             submitted_at: ts(s.submitted_at),
@@ -306,6 +354,15 @@ impl RequestView {
                 .as_ref()
                 .map(|p| p.facts.clone())
                 .unwrap_or_default(),
+            break_glass_by: s
+                .emergency
+                .as_ref()
+                .map(|p| p.policies.clone())
+                .unwrap_or_default(),
+            incident_review: r
+                .incident_review
+                .as_ref()
+                .map(|v| IncidentReviewView::new(v, None)),
             steps,
         }
     }

@@ -778,6 +778,54 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn notifications_after(
+        &self,
+        seq: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::Notification>, StoreError> {
+        self.read(move |c| Ok(rows::notifications_after(c, seq, limit)?))
+            .await
+    }
+
+    async fn cursor(&self, name: &str) -> Result<u64, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            let seq: Option<i64> = c
+                .prepare_cached("SELECT seq FROM cursors WHERE name = ?1")?
+                .query_row(rusqlite::params![name], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            Ok(seq.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn set_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(writer::Job::Cursor {
+            name: name.to_owned(),
+            seq,
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn incident_reviews(
+        &self,
+        open: bool,
+        overdue_at: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<crate::IncidentReviewRow>, StoreError> {
+        self.read(move |c| Ok(rows::incident_reviews(c, open, overdue_at, limit)?))
+            .await
+    }
+
     async fn pending_since(
         &self,
         before: Timestamp,

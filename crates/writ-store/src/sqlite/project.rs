@@ -139,6 +139,24 @@ impl Projector {
                 rows::update_request_status(conn, &r)?;
                 self.requests.insert(request.to_string(), r);
             }
+            Event::BreakGlassUsed { request, .. }
+            | Event::IncidentReviewEscalated { request, .. }
+            | Event::IncidentReviewClosed { request, .. } => {
+                rows::save_notifications(conn, rec)?;
+                let mut r = self
+                    .request(conn, request.as_str())?
+                    .ok_or_else(|| missing(rec, "request", request.as_str()))?;
+                r.apply(rec);
+                let (grant, incident) = match &rec.event {
+                    Event::BreakGlassUsed {
+                        grant, incident, ..
+                    } => (grant.clone(), incident.to_string()),
+                    _ => rows::incident_of(conn, request.as_str())?
+                        .ok_or_else(|| missing(rec, "post-incident review", request.as_str()))?,
+                };
+                rows::save_incident_review(conn, &r, &grant, &incident)?;
+                self.requests.insert(request.to_string(), r);
+            }
             Event::GrantCreated { grant, .. } => {
                 let g = Grant::created(rec).ok_or_else(|| missing(rec, "grant", grant.as_str()))?;
                 rows::insert_grant(conn, &g)?;

@@ -3,12 +3,15 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{
     ApprovalPolicy, Comment, Decision, Delegation, DelegationId, Drift, DriftKind, Entitlement,
-    EntitlementRef, Event, Grant, GrantId, GrantStatus, Holding, Identity, JobAction, Name, Org,
-    Reason, Recorded, Request, RequestId, RequestStatus, Step, StepDecision, StepRole, Submission,
-    System, Timestamp, Token, TokenId,
+    EntitlementRef, Event, Finding, Grant, GrantId, GrantStatus, Holding, Identity, IncidentReview,
+    JobAction, Name, Org, Reason, Recorded, Request, RequestId, RequestStatus, Step, StepDecision,
+    StepRole, Submission, System, Timestamp, Token, TokenId,
 };
 
-use crate::{CredentialRecord, Finding, JobState, Notification, ProvisioningJob, StoreError};
+use crate::{
+    CredentialRecord, Finding as DriftFinding, IncidentReviewRow, JobState, Notification,
+    ProvisioningJob, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -94,6 +97,23 @@ pub fn save_notifications(conn: &Connection, rec: &Recorded) -> DbResult<()> {
             notified,
             format!("`{request}` was still pending at its final deadline and is denied: timed out"),
         ),
+        Event::BreakGlassUsed {
+            request,
+            grant,
+            incident,
+            review_due,
+            notified,
+        } => (
+            notified,
+            format!(
+                "break-glass: `{}` granted themself access under `{request}` (grant `{grant}`, incident {incident}); the post-incident review is due by {review_due}",
+                rec.actor
+            ),
+        ),
+        Event::IncidentReviewEscalated { request, notified } => (
+            notified,
+            format!("the post-incident review of break-glass `{request}` is overdue"),
+        ),
         _ => return Ok(()),
     };
     let mut stmt = conn.prepare_cached(
@@ -110,6 +130,23 @@ pub fn save_notifications(conn: &Connection, rec: &Recorded) -> DbResult<()> {
         ])?;
     }
     Ok(())
+}
+
+pub fn notifications_after(conn: &Connection, seq: u64, limit: u32) -> DbResult<Vec<Notification>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, recipient, kind, subject, message, at FROM notifications WHERE seq > ?1 ORDER BY seq, recipient LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![seq as i64, limit], |r| {
+        Ok(Notification {
+            seq: r.get::<_, i64>(0)? as u64,
+            recipient: r.get(1)?,
+            kind: r.get(2)?,
+            subject: r.get(3)?,
+            message: r.get(4)?,
+            at: Timestamp(r.get(5)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn load_notifications(
@@ -273,6 +310,120 @@ pub fn load_tokens(conn: &Connection, identity: Option<&Name>) -> DbResult<Vec<T
     Ok(out)
 }
 
+// ---- post-incident reviews -----------------------------------------------------------
+
+const REVIEW_COLUMNS: &str = "opened_at, due, escalated_at, finding, closed_by, closed_at, notes";
+
+fn incident_review_from(r: &Row<'_>, offset: usize) -> DbResult<IncidentReview> {
+    let what = "a post-incident review";
+    Ok(IncidentReview {
+        opened_at: Timestamp(r.get(offset)?),
+        due: Timestamp(r.get(offset + 1)?),
+        escalated_at: r.get::<_, Option<i64>>(offset + 2)?.map(Timestamp),
+        finding: match r.get::<_, Option<String>>(offset + 3)? {
+            Some(f) => Some(Finding::parse(&f).map_err(|e| corrupt(what, e))?),
+            None => None,
+        },
+        closed_by: match r.get::<_, Option<String>>(offset + 4)? {
+            Some(n) => Some(Name::parse(&n).map_err(|e| corrupt(what, e))?),
+            None => None,
+        },
+        closed_at: r.get::<_, Option<i64>>(offset + 5)?.map(Timestamp),
+        notes: match r.get::<_, Option<String>>(offset + 6)? {
+            Some(n) => Some(Reason::parse(&n).map_err(|e| corrupt(what, e))?),
+            None => None,
+        },
+    })
+}
+
+fn load_incident_review(conn: &Connection, request: &str) -> DbResult<Option<IncidentReview>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REVIEW_COLUMNS} FROM incident_reviews WHERE request_id = ?1"
+    ))?;
+    let mut rows = stmt.query(params![request])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(incident_review_from(r, 0)?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes a request's post-incident review as it now stands.
+pub fn save_incident_review(
+    conn: &Connection,
+    r: &Request,
+    grant: &GrantId,
+    incident: &str,
+) -> DbResult<()> {
+    let Some(v) = &r.incident_review else {
+        return Ok(());
+    };
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO incident_reviews (request_id, grant_id, beneficiary, entitlement, incident, {REVIEW_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?
+    .execute(params![
+        r.id().as_str(),
+        grant.as_str(),
+        r.submission.beneficiary.as_str(),
+        r.submission.entitlement.to_string(),
+        incident,
+        v.opened_at.millis(),
+        v.due.millis(),
+        v.escalated_at.map(Timestamp::millis),
+        v.finding.map(Finding::as_str),
+        v.closed_by.as_ref().map(Name::as_str),
+        v.closed_at.map(Timestamp::millis),
+        v.notes.as_ref().map(Reason::as_str),
+    ])?;
+    Ok(())
+}
+
+/// The grant and incident of a request's post-incident review.
+pub fn incident_of(conn: &Connection, request: &str) -> DbResult<Option<(GrantId, String)>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT grant_id, incident FROM incident_reviews WHERE request_id = ?1")?
+        .query_row(params![request], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(g, i)| {
+        Ok((
+            GrantId::parse(&g).map_err(|e| corrupt("incident review", e))?,
+            i,
+        ))
+    })
+    .transpose()
+}
+
+/// Post-incident reviews, with their request, grant, beneficiary, entitlement and
+/// incident: open ones only (`open`), or those past due and not yet escalated
+/// (`overdue_at`), newest first.
+pub fn incident_reviews(
+    conn: &Connection,
+    open: bool,
+    overdue_at: Option<Timestamp>,
+    limit: u32,
+) -> DbResult<Vec<IncidentReviewRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT request_id, grant_id, beneficiary, entitlement, incident, {REVIEW_COLUMNS} FROM incident_reviews
+         WHERE (?1 = 0 OR finding IS NULL)
+           AND (?2 IS NULL OR (finding IS NULL AND escalated_at IS NULL AND due <= ?2))
+         ORDER BY opened_at DESC LIMIT ?3"
+    ))?;
+    let mut rows = stmt.query(params![open, overdue_at.map(Timestamp::millis), limit])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let what = "a post-incident review";
+        out.push(IncidentReviewRow {
+            request: RequestId::parse(&r.get::<_, String>(0)?).map_err(|e| corrupt(what, e))?,
+            grant: GrantId::parse(&r.get::<_, String>(1)?).map_err(|e| corrupt(what, e))?,
+            beneficiary: r.get(2)?,
+            entitlement: r.get(3)?,
+            incident: r.get(4)?,
+            review: incident_review_from(r, 5)?,
+        });
+    }
+    Ok(out)
+}
+
 pub fn insert_token(conn: &Connection, t: &Token) -> DbResult<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -367,7 +518,9 @@ pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
             reminded: r.get(10)?,
         });
     }
+    let incident_review = load_incident_review(conn, id)?;
     Ok(Some(Request {
+        incident_review,
         submission,
         digest,
         steps,
@@ -483,7 +636,7 @@ pub fn open_request_for(
 
 // ---- grants ------------------------------------------------------------------------
 
-pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed, credential, held";
+pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed, credential, held, emergency_since";
 
 pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
     let id: String = r.get(0)?;
@@ -519,6 +672,7 @@ pub fn grant_from(r: &Row<'_>) -> DbResult<Grant> {
         },
         credential: r.get(17)?,
         held: r.get(18)?,
+        emergency_since: r.get::<_, Option<i64>>(19)?.map(Timestamp),
     })
 }
 
@@ -570,7 +724,7 @@ pub fn active_grant_for(
 
 pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     ))?
     .execute(params![
         g.id.as_str(),
@@ -592,6 +746,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant) -> DbResult<()> {
         g.failed.map(JobAction::as_str),
         g.credential,
         g.held,
+        g.emergency_since.map(Timestamp::millis),
     ])?;
     Ok(())
 }
@@ -721,7 +876,7 @@ pub fn delete_finding(conn: &Connection, d: &Drift) -> DbResult<()> {
     Ok(())
 }
 
-pub fn load_findings(conn: &Connection, system: Option<&str>) -> DbResult<Vec<Finding>> {
+pub fn load_findings(conn: &Connection, system: Option<&str>) -> DbResult<Vec<DriftFinding>> {
     let mut stmt = conn.prepare_cached(
         "SELECT system, entitlement, kind, account_ref, account, grant_id, action, found_seq FROM findings \
          WHERE ?1 IS NULL OR system = ?1 ORDER BY system, entitlement, kind, account_ref",
@@ -730,7 +885,7 @@ pub fn load_findings(conn: &Connection, system: Option<&str>) -> DbResult<Vec<Fi
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let c = |e: String| corrupt("finding", e);
-        out.push(Finding {
+        out.push(DriftFinding {
             drift: Drift {
                 system: Name::parse(&r.get::<_, String>(0)?).map_err(c)?,
                 entitlement: EntitlementRef::parse(&r.get::<_, String>(1)?).map_err(c)?,

@@ -297,6 +297,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE request_steps ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE request_steps ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE grants ADD COLUMN held TEXT;
+    ALTER TABLE grants ADD COLUMN emergency_since INTEGER;
+
+    -- Post-incident reviews of break-glass access, one per emergency request.
+    CREATE TABLE incident_reviews (
+        request_id   TEXT PRIMARY KEY,
+        grant_id     TEXT NOT NULL,
+        beneficiary  TEXT NOT NULL,
+        entitlement  TEXT NOT NULL,
+        incident     TEXT NOT NULL,
+        opened_at    INTEGER NOT NULL,
+        due          INTEGER NOT NULL,
+        escalated_at INTEGER,
+        finding      TEXT,
+        closed_by    TEXT,
+        closed_at    INTEGER,
+        notes        TEXT
+    );
+    CREATE INDEX incident_reviews_open ON incident_reviews(finding, due);
 
     -- Notification records: who was told what, and when. Real channels come later;
     -- each row comes from a ledger entry.
@@ -311,6 +329,13 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX notifications_recipient ON notifications(recipient, seq);
 
+    -- How far each outside consumer (the notification hook) has read the ledger's
+    -- notification records; not a projection.
+    CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        seq  INTEGER NOT NULL
+    );
+
     CREATE TABLE delegations (
         id        TEXT PRIMARY KEY,
         delegator TEXT NOT NULL,
@@ -322,7 +347,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.
-pub const PROJECTION_TABLES: [&str; 17] = [
+pub const PROJECTION_TABLES: [&str; 18] = [
     "policy",
     "identities",
     "systems",
@@ -340,6 +365,7 @@ pub const PROJECTION_TABLES: [&str; 17] = [
     "reviewer_flags",
     "delegations",
     "notifications",
+    "incident_reviews",
 ];
 
 /// The tables rebuilt from the ledger with their primary keys, in dump order.
@@ -361,6 +387,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("reviewer_flags", "campaign, reviewer"),
     ("delegations", "id"),
     ("notifications", "seq, recipient"),
+    ("incident_reviews", "request_id"),
 ];
 
 pub fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {

@@ -53,6 +53,12 @@ pub enum Job {
         provisioned_systems: BTreeSet<Name>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Moves a named delivery cursor forward (outside the ledger).
+    Cursor {
+        name: String,
+        seq: u64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Takes or renews a scheduler lease (outside the ledger).
     Lease {
         name: String,
@@ -170,7 +176,8 @@ impl Writer {
                         }
                         (Job::SaveResponse { reply, .. }, Done::Saved(r))
                         | (Job::Attempt { reply, .. }, Done::Saved(r))
-                        | (Job::Configure { reply, .. }, Done::Saved(r)) => {
+                        | (Job::Configure { reply, .. }, Done::Saved(r))
+                        | (Job::Cursor { reply, .. }, Done::Saved(r)) => {
                             let _ = reply.send(r);
                         }
                         (Job::Checkpoint { reply, .. }, Done::Signed(r)) => {
@@ -262,6 +269,15 @@ impl Writer {
                         other => done.push(Done::Exec(other)),
                     }
                 }
+                Job::Cursor { name, seq, .. } => {
+                    tx.prepare_cached(
+                        "INSERT INTO cursors (name, seq) VALUES (?1, ?2) \
+                         ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)",
+                    )
+                    .and_then(|mut s| s.execute(params![name, *seq as i64]))
+                    .map_err(other)?;
+                    done.push(Done::Saved(Ok(())));
+                }
                 Job::SaveResponse {
                     actor,
                     key,
@@ -337,6 +353,7 @@ fn fail(job: Job, err: &StoreError) {
         }
         Job::SaveResponse { reply, .. }
         | Job::Attempt { reply, .. }
+        | Job::Cursor { reply, .. }
         | Job::Configure { reply, .. } => {
             let _ = reply.send(Err(err.clone()));
         }
