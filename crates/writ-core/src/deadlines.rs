@@ -13,30 +13,8 @@ use crate::decide::Ctx;
 use crate::eligibility::{Rules, step_eligibility};
 use crate::event::Event;
 use crate::names::Name;
-use crate::policy::Deadlines;
 use crate::refusal::Refusal;
 use crate::request::{Request, RequestStatus};
-use crate::time::Timestamp;
-
-/// When the request's next deadline falls, if it has one: what the scheduler waits for.
-pub fn next_deadline(d: &Deadlines, r: &Request) -> Option<Timestamp> {
-    if r.status != RequestStatus::Pending {
-        return None;
-    }
-    let at = r.submission.submitted_at;
-    let open = || r.undecided_steps();
-    let remind = d
-        .remind_before
-        .filter(|_| open().any(|s| !s.reminded && !s.escalated))
-        .map(|b| Timestamp(at.plus(d.escalate_after).millis() - b.seconds() as i64 * 1000));
-    let escalate = open()
-        .any(|s| !s.escalated)
-        .then(|| at.plus(d.escalate_after));
-    [remind, escalate, Some(at.plus(d.time_out_after))]
-        .into_iter()
-        .flatten()
-        .min()
-}
 
 pub(crate) fn run(
     ctx: &Ctx<'_>,

@@ -43,7 +43,6 @@ pub use catalog::{Entitlement, EntitlementKind, RiskTier, System, SystemKind};
 pub use clock::{Clock, ManualClock};
 pub use command::{Actor, Command, Needs};
 pub use cron::Cron;
-pub use deadlines::next_deadline;
 pub use decide::{Ctx, Holding, PairState, decide};
 pub use delegation::{Delegation, DelegationSpec};
 pub use eligibility::{

@@ -979,6 +979,29 @@ impl fmt::Display for Story {
                 ""
             }
         )?;
+        if let Some(e) = &r.sod_exception {
+            writeln!(f, "  Separation-of-duties exception: {e}")?;
+        }
+        if !r.pre_approved_by.is_empty() {
+            writeln!(
+                f,
+                "  Pre-approved by policy {} (automated fulfilment).",
+                r.pre_approved_by.join(", ")
+            )?;
+        }
+        if !r.break_glass_by.is_empty() {
+            writeln!(
+                f,
+                "  Break-glass, permitted by policy {}.",
+                r.break_glass_by.join(", ")
+            )?;
+        }
+        for line in &r.incident {
+            writeln!(f, "  Incident: {line}")?;
+        }
+        for line in &self.deadlines {
+            writeln!(f, "  Deadline: {line}")?;
+        }
         for d in &self.decisions {
             let verb = if d.decision == "approve" {
                 "approved"
@@ -990,6 +1013,12 @@ impl fmt::Display for Story {
                 "Step {} ({}): {} {verb} on {}, with authority: {} (policy {}).",
                 d.step, d.role, d.approver, d.at, d.basis, d.policy_version
             )?;
+            if let (Some(x), Some(id)) = (&d.on_behalf_of, &d.delegation) {
+                writeln!(
+                    f,
+                    "  On behalf of {x} under delegation {id}, carried in the bundle."
+                )?;
+            }
             if let Some(c) = &d.comment {
                 writeln!(f, "  Comment: {c}")?;
             }

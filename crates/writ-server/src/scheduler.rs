@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use writ_core::{Actor, Clock, Command, Timestamp, next_deadline};
+use writ_core::{Actor, Clock, Command, Timestamp};
 use writ_store::{Envelope, ExecError, Outcome, Store, StoreError};
 
 /// Expires every active grant that is due at the clock's current time. Returns how
@@ -76,36 +76,47 @@ pub async fn request_deadlines(store: &dyn Store, clock: &dyn Clock) -> Result<u
         return Ok(0);
     };
     let now = clock.now();
-    let first = d.remind_before.map_or(d.escalate_after.seconds(), |b| {
-        d.escalate_after.seconds().saturating_sub(b.seconds())
-    });
-    let before = Timestamp(now.millis().saturating_sub(first as i64 * 1000));
+    let before = |d: writ_core::DurationSpec| {
+        Timestamp(now.millis().saturating_sub(d.seconds() as i64 * 1000))
+    };
+    let escalate = before(d.escalate_after);
+    let remind = d
+        .remind_before
+        .map(|b| Timestamp(escalate.millis().saturating_add(b.seconds() as i64 * 1000)));
+    let time_out = before(d.time_out_after);
     let mut written = 0;
-    for id in store.pending_since(before, 500).await? {
-        let Some(r) = store.request(&id).await? else {
-            continue;
-        };
-        if next_deadline(&d, &r).is_none_or(|t| t > now) {
-            continue;
+    // Each pass acts on every request due; a request acted on leaves the query (its
+    // steps are marked, or it closed), so the loop ends.
+    loop {
+        let due = store.deadline_due(remind, escalate, time_out, 200).await?;
+        if due.is_empty() {
+            break;
         }
-        let cmd = Command::RunRequestDeadlines {
-            request: id.clone(),
-        };
-        match store
-            .execute(Envelope::new(Actor::system("scheduler"), cmd))
-            .await
-        {
-            Ok(Outcome::Committed(events)) => {
-                for e in &events {
-                    tracing::info!(request = %id, event = e.event.kind(), "request deadline applied");
+        let mut progressed = false;
+        for id in due {
+            let cmd = Command::RunRequestDeadlines {
+                request: id.clone(),
+            };
+            match store
+                .execute(Envelope::new(Actor::system("scheduler"), cmd))
+                .await
+            {
+                Ok(Outcome::Committed(events)) => {
+                    for e in &events {
+                        tracing::info!(request = %id, event = e.event.kind(), "request deadline applied");
+                    }
+                    progressed |= !events.is_empty();
+                    written += events.len();
                 }
-                written += events.len();
+                Ok(_) => {}
+                Err(ExecError::Refused(r)) => {
+                    tracing::debug!(request = %id, reason = %r, "deadline not applied")
+                }
+                Err(ExecError::Store(e)) => return Err(e),
             }
-            Ok(_) => {}
-            Err(ExecError::Refused(r)) => {
-                tracing::debug!(request = %id, reason = %r, "deadline not applied")
-            }
-            Err(ExecError::Store(e)) => return Err(e),
+        }
+        if !progressed {
+            break;
         }
     }
     Ok(written)

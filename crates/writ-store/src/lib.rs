@@ -467,11 +467,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         overdue_at: Option<Timestamp>,
         limit: u32,
     ) -> Result<Vec<IncidentReviewRow>, StoreError>;
-    /// Pending requests submitted at or before `before`, oldest first: those whose
-    /// deadlines may be due.
-    async fn pending_since(
+    /// Pending requests with a deadline due, oldest first: submitted at or before
+    /// `time_out` (any), at or before `escalate` with an open step not yet escalated,
+    /// or at or before `remind` with an open step neither reminded nor escalated.
+    async fn deadline_due(
         &self,
-        before: Timestamp,
+        remind: Option<Timestamp>,
+        escalate: Timestamp,
+        time_out: Timestamp,
         limit: u32,
     ) -> Result<Vec<RequestId>, StoreError>;
     /// Takes or renews a named lease for `holder` until `until`; false while another

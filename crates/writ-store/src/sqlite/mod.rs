@@ -826,17 +826,33 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn pending_since(
+    async fn deadline_due(
         &self,
-        before: Timestamp,
+        remind: Option<Timestamp>,
+        escalate: Timestamp,
+        time_out: Timestamp,
         limit: u32,
     ) -> Result<Vec<RequestId>, StoreError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id FROM requests WHERE status = 'pending' AND submitted_at <= ?1 ORDER BY submitted_at LIMIT ?2",
+                "SELECT r.id FROM requests r WHERE r.status = 'pending' AND (
+                    r.submitted_at <= ?3
+                    OR (r.submitted_at <= ?2 AND EXISTS (SELECT 1 FROM request_steps s
+                        WHERE s.request_id = r.id AND s.approver IS NULL AND s.escalated = 0))
+                    OR (?1 IS NOT NULL AND r.submitted_at <= ?1 AND EXISTS (SELECT 1 FROM request_steps s
+                        WHERE s.request_id = r.id AND s.approver IS NULL AND s.escalated = 0 AND s.reminded = 0)))
+                 ORDER BY r.submitted_at LIMIT ?4",
             )?;
             let ids = stmt
-                .query_map(rusqlite::params![before.millis(), limit], |r| r.get::<_, String>(0))?
+                .query_map(
+                    rusqlite::params![
+                        remind.map(Timestamp::millis),
+                        escalate.millis(),
+                        time_out.millis(),
+                        limit
+                    ],
+                    |r| r.get::<_, String>(0),
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
             ids.iter()
                 .map(|id| {
