@@ -396,6 +396,25 @@ mod tests {
             c.approval.micro_review.unwrap().on_deadline.as_str(),
             "keep"
         );
+        let c = Config::parse(&commented("# [approval.steps]"), "steps").unwrap();
+        assert_eq!(c.approval.steps.len(), 2);
+        let c = Config::parse(&commented("# [[approval.toxic]]"), "toxic").unwrap();
+        assert!(c.approval.toxic[0].exception);
+        let c = Config::parse(&commented("# [approval.deadlines]"), "deadlines").unwrap();
+        assert!(c.approval.deadlines.unwrap().remind_before.is_some());
+        let c = Config::parse(&commented("# [policy]"), "policy").unwrap();
+        assert_eq!(c.policy_dir.unwrap(), std::path::Path::new("policies"));
+        // The hook's secret is read from the environment when the file is parsed: unset,
+        // the error names the variable; set, the hook is configured.
+        let hook = Config::parse(&commented("# [notifications]"), "notifications");
+        match std::env::var_os("WRIT_HOOK_SECRET") {
+            None => assert!(
+                hook.as_ref()
+                    .is_err_and(|e| e.to_string().contains("WRIT_HOOK_SECRET")),
+                "{hook:?}"
+            ),
+            Some(_) => assert!(hook.unwrap().notify_hook.is_some()),
+        }
         let c = Config::parse(&commented("# [[reviews.schedules]]"), "schedules").unwrap();
         assert_eq!(c.reviews.schedules[0].cron.to_string(), "@quarterly");
         assert_eq!(c.reviews.schedules[0].campaign.scope.tiers.len(), 2);
@@ -412,6 +431,9 @@ mod tests {
         assert!(Config::parse("[provisioning]\nconcurrency = 0\n", "t").is_err());
         assert!(Config::parse("[provisioning]\nretries = 3\n", "t").is_err());
         assert!(Config::parse("[reviews]\ninterval_ms = 1\n", "t").is_err());
+        assert!(Config::parse("[approval.break_glass]\nmax_duration = \"25h\"\n", "t").is_err());
+        assert!(Config::parse("[policy]\ndirectory = \"p\"\n", "t").is_err());
+        assert!(Config::parse("[notifications]\ninterval_ms = 1\n", "t").is_err());
         assert!(
             Config::parse(
                 "[[reviews.schedules]]\nname = \"q\"\ncron = \"61 * * * *\"\n",

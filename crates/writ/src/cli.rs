@@ -228,6 +228,9 @@ enum PolicyCmd {
     Explain { request: String },
     /// Print the Cedar schema policies are written against.
     Schema,
+    /// Write the shipped policy set into DIR (created if absent; existing files are
+    /// never overwritten) to start a policy directory from.
+    Init { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1108,6 +1111,17 @@ async fn policy(cli: &Cli, cmd: &PolicyCmd) -> anyhow::Result<ExitCode> {
             output::print(json, &e, || output::explain(&e))?;
         }
         PolicyCmd::Schema => print!("{}", writ_core::authority::SCHEMA),
+        PolicyCmd::Init { dir } => {
+            std::fs::create_dir_all(dir)?;
+            let shipped = writ_core::authority::SHIPPED;
+            if let Some((name, _)) = shipped.iter().find(|(n, _)| dir.join(n).exists()) {
+                anyhow::bail!("{} exists; nothing was written", dir.join(name).display());
+            }
+            for (name, text) in shipped {
+                std::fs::write(dir.join(name), text)?;
+                println!("wrote {}", dir.join(name).display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
