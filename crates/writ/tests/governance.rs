@@ -1226,3 +1226,84 @@ async fn an_auto_approve_policy_fulfils_covered_requests_at_once_and_nothing_els
     assert_eq!(g.status, "expired");
     assert_eq!(g.end_reason.as_deref(), Some("expired"));
 }
+
+/// Access granted before a toxic rule existed is flagged where it is re-attested:
+/// the reviewer's context names the rule and the conflicting grant.
+#[tokio::test]
+async fn a_reviewer_sees_the_separation_of_duties_conflicts_of_the_access_under_review() {
+    let app = app_with(Vec::new(), None).await;
+    let mut grants = Vec::new();
+    for e in ["corp-ldap/vpn-users", "corp-ldap/wiki-editors"] {
+        let r = app
+            .as_("alice")
+            .create_request(&new_request("alice", e, "30d"), None)
+            .await
+            .unwrap();
+        let done = app
+            .as_("priya")
+            .approve(&r.id, &comment("fine"), None)
+            .await
+            .unwrap();
+        assert_eq!(done.status, "approved", "{e}");
+        grants.push(done.grant.unwrap());
+    }
+    let clock = app.clock.clone();
+    let dir = app.stop().await;
+    // The rule arrives with a new configuration; existing access is not revoked by it.
+    let mut config = Config::default();
+    config.approval.toxic = vec![toxic(
+        "vpn-and-wiki",
+        "corp-ldap/vpn-users",
+        "corp-ldap/wiki-editors",
+        None,
+    )];
+    let app = TestApp::start(dir, clock, config, false).await;
+    let at = |days: u64| common::START.plus(DurationSpec::days(days)).to_rfc3339();
+    let c = app
+        .as_("ada")
+        .launch_campaign(
+            &writ_server::wire::NewCampaign {
+                name: "Directory access".into(),
+                scope: writ_server::wire::ScopeBody {
+                    systems: vec!["corp-ldap".into()],
+                    ..Default::default()
+                },
+                reviewers: "system_owner".into(),
+                fallback: "sam".into(),
+                due_at: at(14),
+                final_at: at(21),
+                remind_before: None,
+                on_deadline: "keep".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let items = app
+        .as_("dan")
+        .review_items(&c.id, Some(true), None)
+        .await
+        .unwrap()
+        .items;
+    let context = |grant: &str| {
+        items
+            .iter()
+            .find(|i| i.grant == grant)
+            .and_then(|i| i.context.clone())
+            .unwrap_or_else(|| panic!("dan has no item for {grant}: {items:?}"))
+    };
+    assert_eq!(
+        context(&grants[0]).sod_conflicts,
+        [format!(
+            "vpn-and-wiki: corp-ldap/wiki-editors (grant {})",
+            grants[1]
+        )]
+    );
+    assert_eq!(
+        context(&grants[1]).sod_conflicts,
+        [format!(
+            "vpn-and-wiki: corp-ldap/vpn-users (grant {})",
+            grants[0]
+        )]
+    );
+}

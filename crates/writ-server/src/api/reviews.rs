@@ -272,7 +272,23 @@ async fn context(
         })
         .await?;
     let ent = org.entitlement(&r.entitlement);
+    let policy = state.store.policy().await?;
+    let live: Vec<&writ_core::Grant> = others
+        .iter()
+        .filter(|g| g.is_live() && g.id != r.item.grant)
+        .collect();
+    let sod_conflicts = policy
+        .policy
+        .toxic
+        .iter()
+        .filter_map(|rule| {
+            let partner = rule.partner(&r.entitlement)?;
+            let g = live.iter().find(|g| &g.entitlement == partner)?;
+            Some(format!("{}: {partner} (grant {})", rule.name, g.id))
+        })
+        .collect();
     Ok(ItemContext {
+        sod_conflicts,
         granted_at: grant
             .as_ref()
             .map(|g| g.granted_at.to_rfc3339())
@@ -299,11 +315,7 @@ async fn context(
             .filter(|d| d.decision == writ_core::Decision::Approve)
             .map(|d| format!("{} ({})", d.approver, d.basis))
             .collect(),
-        other_access: others
-            .iter()
-            .filter(|g| g.is_live() && g.id != r.item.grant)
-            .map(|g| g.entitlement.to_string())
-            .collect(),
+        other_access: live.iter().map(|g| g.entitlement.to_string()).collect(),
         risk: ent.map(|e| e.risk.to_string()).unwrap_or_default(),
         privileged: ent.is_some_and(|e| e.privileged),
     })

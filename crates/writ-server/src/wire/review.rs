@@ -188,6 +188,10 @@ pub struct ItemContext {
     pub approvers: Vec<String>,
     /// The beneficiary's other live access.
     pub other_access: Vec<String>,
+    /// Separation-of-duties conflicts this access forms with the beneficiary's other
+    /// live access: `<rule>: <entitlement> (grant …)`, per the policy in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sod_conflicts: Vec<String>,
     pub risk: String,
     pub privileged: bool,
 }
