@@ -310,7 +310,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
             entitlement: submitted.entitlement.to_string(),
             risk: submitted.risk.to_string(),
             privileged: submitted.privileged,
-            kind: format!("{:?}", submitted.kind).to_lowercase(),
+            kind: submitted.kind.as_str().to_owned(),
             justification: submitted.justification.as_str().to_owned(),
             ticket: submitted.ticket.as_ref().map(|t| t.to_string()),
             duration: submitted.duration.to_string(),

@@ -26,7 +26,17 @@ const BATCH: u32 = 200;
 /// Stops at the first failure (the next pass retries it).
 pub async fn deliver(store: &dyn Store, hook: &WebhookConnector) -> Result<usize, StoreError> {
     let after = store.cursor(CURSOR).await?;
-    let rows = store.notifications_after(after, BATCH).await?;
+    let mut rows = store.notifications_after(after, BATCH).await?;
+    // One entry with more recipients than a batch: read all of its rows.
+    if rows.len() == BATCH as usize && rows.first().map(|n| n.seq) == rows.last().map(|n| n.seq) {
+        let seq = rows[0].seq;
+        rows = store
+            .notifications_after(after, 100_000)
+            .await?
+            .into_iter()
+            .take_while(|n| n.seq == seq)
+            .collect();
+    }
     // One call per ledger entry, with all its recipients.
     let mut entries: BTreeMap<u64, (Map<String, Value>, Vec<Value>)> = BTreeMap::new();
     for n in &rows {

@@ -1,4 +1,4 @@
-//! Benchmarks: `writ bench store` and `writ bench http`. Figures go to BENCHMARKS.md
+//! Benchmarks: `writ bench store`, `proofs`, `http` and `policy`. Figures go to BENCHMARKS.md
 //! with the command that produced them; nothing here asserts a speed.
 
 use std::fmt;
@@ -564,5 +564,141 @@ pub async fn http(lifecycles: usize, concurrency: usize) -> anyhow::Result<HttpR
         max_ms: percentile(&all, 1.0),
         call_p50_ms: percentile(&calls, 0.50),
         call_p99_ms: percentile(&calls, 0.99),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct PolicyReport {
+    pub people: usize,
+    pub compile_ms: f64,
+    pub samples: usize,
+    /// One decision judged: `standing` for the approver (what every approval costs).
+    pub decide_p50_us: f64,
+    pub decide_p99_us: f64,
+    /// Who may decide both steps, every person asked (what `request show` costs).
+    pub show_p50_ms: f64,
+    pub show_p99_ms: f64,
+}
+
+impl fmt::Display for PolicyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Cedar approval authority, shipped policy set, organisation of {} people (compiled in {:.1} ms), {} samples",
+            self.people, self.compile_ms, self.samples
+        )?;
+        writeln!(
+            f,
+            "  judging one approver (every decision): p50 {:.1} µs, p99 {:.1} µs",
+            self.decide_p50_us, self.decide_p99_us
+        )?;
+        writeln!(
+            f,
+            "  eligibility of a 2-step request, everyone asked (request show): p50 {:.2} ms, p99 {:.2} ms",
+            self.show_p50_ms, self.show_p99_ms
+        )
+    }
+}
+
+/// The cost of Cedar authority: one approver judged (each decision), and everyone
+/// asked for a request's open steps (each `request show`), in an organisation of
+/// `people` (managers of 10, 20 in `security`), with the shipped policies.
+pub fn policy(people: usize, samples: usize) -> anyhow::Result<PolicyReport> {
+    use writ_core::{
+        ApprovalPolicy, Authority, Org, PolicySource, Request, Standing, StepRole, Submission,
+        Timestamp, eligibility, standing,
+    };
+    if people < 20 || samples == 0 {
+        bail!("--people must be at least 20 and --samples positive");
+    }
+    let t0 = Instant::now();
+    let authority = Authority::compile(&PolicySource::shipped()).map_err(|e| anyhow!(e))?;
+    let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let policy = ApprovalPolicy::default();
+    let mut org = Org::default();
+    for i in 0..people {
+        let manager = (i > 0).then(|| format!("p{}", (i - 1) / 10));
+        let mut p = person(&format!("p{i}"), manager.as_deref())?;
+        if i % (people / 20) == 0 {
+            p.groups.insert("security".into());
+        }
+        org.identities.insert(p.name.clone(), p);
+    }
+    let system = System {
+        name: n("bench")?,
+        display_name: "bench".into(),
+        kind: SystemKind::Database,
+        owner: n("p1")?,
+        description: String::new(),
+    };
+    let e = Entitlement {
+        system: n("bench")?,
+        name: n("e0")?,
+        display_name: "e0".into(),
+        kind: EntitlementKind::Role,
+        external_ref: "e0".into(),
+        risk: RiskTier::Medium,
+        privileged: false,
+        max_duration: DurationSpec::days(1),
+        owner: None,
+        break_glass: false,
+        description: String::new(),
+    };
+    org.systems.insert(system.name.clone(), system);
+    org.entitlements.insert(e.reference(), e);
+    let worker = format!("p{}", people - 1);
+    let submission = Submission {
+        id: writ_core::RequestId::parse("req_0000000000000001").map_err(|e| anyhow!(e))?,
+        requester: n(&worker)?,
+        beneficiary: n(&worker)?,
+        entitlement: entitlement_ref(0)?,
+        risk: RiskTier::Medium,
+        privileged: false,
+        justification: Justification::parse("benchmark the policy").map_err(|e| anyhow!(e))?,
+        ticket: None,
+        duration: DurationSpec::hours(8),
+        kind: RequestKind::Standard,
+        renews: None,
+        constraints: None,
+        steps: vec![StepRole::Manager, StepRole::SystemOwner],
+        policy_version: policy.version(),
+        submitted_at: Timestamp(0),
+        sod_exception: None,
+        pre_approved: None,
+        emergency: None,
+    };
+    let request = Request::submitted(submission, String::new());
+    let rules = writ_core::Rules {
+        policy: &policy,
+        authority: &authority,
+    };
+    let manager = n(&format!("p{}", (people - 2) / 10))?;
+    let now = Timestamp(1);
+    let mut decide = Vec::with_capacity(samples);
+    let mut show = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        let s = standing(&org, rules, &request, 1, &manager, now);
+        decide.push(t.elapsed());
+        if !matches!(s, Standing::Eligible(_)) {
+            bail!("the manager should be eligible: {s:?}");
+        }
+        let t = Instant::now();
+        let e = eligibility(&org, rules, &request, now);
+        show.push(t.elapsed());
+        if e.len() != 2 || e.iter().any(|s| s.eligible.is_empty()) {
+            bail!("both steps should have someone eligible: {e:?}");
+        }
+    }
+    decide.sort();
+    show.sort();
+    Ok(PolicyReport {
+        people,
+        compile_ms,
+        samples,
+        decide_p50_us: percentile(&decide, 0.5) * 1e3,
+        decide_p99_us: percentile(&decide, 0.99) * 1e3,
+        show_p50_ms: percentile(&show, 0.5),
+        show_p99_ms: percentile(&show, 0.99),
     })
 }

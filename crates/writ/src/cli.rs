@@ -510,6 +510,14 @@ enum BenchCmd {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// The cost of Cedar approval authority in an organisation of --people: judging
+    /// one approver, and asking everyone who may decide a request's steps.
+    Policy {
+        #[arg(long, default_value_t = 1000)]
+        people: usize,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
 }
 
 impl Cli {
@@ -946,6 +954,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             BenchCmd::Proofs { size, samples } => {
                 let report = bench::proofs(*size, *samples)?;
+                output::print(json, &report, || report.to_string())?;
+            }
+            BenchCmd::Policy { people, samples } => {
+                let report = bench::policy(*people, *samples)?;
                 output::print(json, &report, || report.to_string())?;
             }
             BenchCmd::Http {

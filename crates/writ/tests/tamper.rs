@@ -93,6 +93,22 @@ fn fixture() -> Fixture {
             "not needed",
         ],
     ));
+    // Personal data in a delegation: its reason.
+    ok(&demo.writ(
+        &data,
+        &[
+            "--as",
+            "alice",
+            "delegation",
+            "create",
+            "--to",
+            "dan",
+            "--for",
+            "1d",
+            "--reason",
+            "alice on holiday in Lisbon",
+        ],
+    ));
     let saved = dir.path().join("checkpoint.txt");
     let note = ok(&demo.writ(&data, &["--as", "olivia", "ledger", "checkpoint", "--sign"]));
     std::fs::write(&saved, &note).unwrap();
@@ -449,12 +465,22 @@ fn erasing_a_person_keeps_the_tree_and_every_checkpoint_valid() {
     assert_eq!(comment.as_deref(), Some(writ_core::ERASED));
     let stray: i64 = conn
         .query_row(
-            "SELECT COUNT(*) FROM events WHERE instr(personal, 'spoke to alice') > 0",
+            "SELECT COUNT(*) FROM events WHERE instr(personal, 'spoke to alice') > 0
+                  OR instr(personal, 'holiday in Lisbon') > 0",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(stray, 0);
+    // Her delegation's reason went too, from the ledger and from the projection.
+    let reason: String = conn
+        .query_row(
+            "SELECT body FROM delegations WHERE delegator = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(reason.contains(writ_core::ERASED), "{reason}");
     let labels: Vec<String> = conn
         .prepare("SELECT label FROM tokens WHERE identity = 'alice'")
         .unwrap()

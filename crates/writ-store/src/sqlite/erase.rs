@@ -33,6 +33,7 @@ struct Scope<'a> {
     who: &'a Name,
     requests: HashSet<String>,
     grants: HashSet<String>,
+    delegations: HashSet<String>,
     known: bool,
 }
 
@@ -52,7 +53,31 @@ impl Scope<'_> {
                 if &request.requester == who || &request.beneficiary == who =>
             {
                 self.requests.insert(request.id.to_string());
-                vec!["/event/request/justification".into()]
+                vec![
+                    "/event/request/justification".into(),
+                    "/event/request/sod_exception/justification".into(),
+                ]
+            }
+            Event::IncidentReviewClosed { request, .. }
+                if by_them || self.requests.contains(request.as_str()) =>
+            {
+                vec!["/event/notes".into()]
+            }
+            Event::DelegationGranted { delegation }
+                if &delegation.delegator == who || &delegation.delegate == who =>
+            {
+                self.delegations.insert(delegation.id.to_string());
+                vec!["/event/delegation/reason".into()]
+            }
+            Event::DelegationRevoked { delegation, .. }
+                if by_them || self.delegations.contains(delegation.as_str()) =>
+            {
+                vec!["/event/reason".into()]
+            }
+            Event::ReviewDecided { grant, .. }
+                if by_them || self.grants.contains(grant.as_str()) =>
+            {
+                vec!["/event/reason".into()]
             }
             Event::StepDecided {
                 request, approver, ..
@@ -105,6 +130,7 @@ fn erase_in(
         who,
         requests: HashSet::new(),
         grants: HashSet::new(),
+        delegations: HashSet::new(),
         known: false,
     };
     let mut changes: Vec<(i64, Vec<u8>, usize)> = Vec::new();
