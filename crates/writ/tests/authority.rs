@@ -15,25 +15,16 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestApp, comment, new_request};
+use common::{
+    TestApp, comment, eligible, events_of_kind, new_request, policy_dir, refusal, shipped,
+};
 use support::{Demo, WRIT, ok};
-use tempfile::TempDir;
-use writ::client::ClientError;
 use writ_ledger::evidence::{Bundle, verify};
 use writ_server::Config;
 use writ_server::provisioner::Provisioner;
-use writ_server::wire::{AuditEvent, DecisionBody, IdentityBody, RequestView};
+use writ_server::wire::{AuditEvent, DecisionBody, IdentityBody};
 
 // ---- policy fixtures ---------------------------------------------------------------
-
-/// The Cedar text Writ ships (`approvers.cedar`).
-fn shipped() -> &'static str {
-    writ_core::authority::SHIPPED
-        .iter()
-        .find(|(name, _)| *name == "approvers.cedar")
-        .expect("the shipped set has approvers.cedar")
-        .1
-}
 
 /// `text` without the policy annotated `@id("<id>")` (from its `@id` to its `};`).
 fn without(text: &str, id: &str) -> String {
@@ -70,15 +61,6 @@ permit (principal, action == Writ::Action::"decide", resource)
 when { principal.departmnt == "engineering" };
 "#;
 
-/// A directory holding `files`.
-fn policy_dir(files: &[(&str, &str)]) -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
-}
-
 /// A server whose Cedar set is read from `dir`.
 async fn app_with_policy(dir: &Path) -> TestApp {
     let config = Config {
@@ -89,36 +71,6 @@ async fn app_with_policy(dir: &Path) -> TestApp {
 }
 
 // ---- small helpers -----------------------------------------------------------------
-
-/// Every ledger event of `kind`, oldest first, read as the auditor.
-async fn events_of_kind(app: &TestApp, kind: &str) -> Vec<AuditEvent> {
-    let olivia = app.as_("olivia");
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = olivia.audit_events(after, 1000).await.unwrap();
-        out.extend(page.events.into_iter().filter(|e| e.kind == kind));
-        match page.next_after {
-            Some(next) => after = next,
-            None => return out,
-        }
-    }
-}
-
-/// The identities eligible for step `index` (0-based), sorted.
-fn eligible(r: &RequestView, index: usize) -> Vec<String> {
-    let mut names: Vec<String> = r.steps[index]
-        .eligible
-        .iter()
-        .map(|e| e.identity.clone())
-        .collect();
-    names.sort();
-    names
-}
-
-fn refusal(e: &ClientError) -> (Option<u16>, Option<&str>) {
-    (e.status(), e.code())
-}
 
 fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()

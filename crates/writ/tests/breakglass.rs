@@ -24,17 +24,16 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use common::{START, TestApp};
+use common::{START, TestApp, all_events, events_of_kind, refusal};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use sha2::Sha256;
 use support::{Demo, WRIT, ok};
-use writ::client::ClientError;
 use writ_core::{ApprovalPolicy, DurationSpec, Timestamp};
 use writ_ledger::evidence::{Bundle, verify};
 use writ_server::Config;
 use writ_server::wire::{
-    AuditEvent, CloseIncidentBody, IdentityBody, NewRequest, NotificationView, RequestView,
+    CloseIncidentBody, IdentityBody, NewRequest, NotificationView, RequestView,
 };
 use writ_store::Store;
 
@@ -83,10 +82,6 @@ fn at(t: Timestamp) -> String {
     t.to_rfc3339()
 }
 
-fn refusal(e: &ClientError) -> (Option<u16>, Option<&str>) {
-    (e.status(), e.code())
-}
-
 fn names(v: &serde_json::Value) -> Vec<String> {
     let mut out: Vec<String> = v
         .as_array()
@@ -96,29 +91,6 @@ fn names(v: &serde_json::Value) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Every ledger event, oldest first, read as the auditor.
-async fn all_events(app: &TestApp) -> Vec<AuditEvent> {
-    let olivia = app.as_("olivia");
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = olivia.audit_events(after, 1000).await.unwrap();
-        out.extend(page.events);
-        match page.next_after {
-            Some(next) => after = next,
-            None => return out,
-        }
-    }
-}
-
-async fn events_of_kind(app: &TestApp, kind: &str) -> Vec<AuditEvent> {
-    all_events(app)
-        .await
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .collect()
 }
 
 /// `persona`'s notification records of `kind`.

@@ -10,10 +10,10 @@
 
 mod common;
 
-use common::{TestApp, comment, new_request};
+use common::{
+    TestApp, comment, eligible, events_of_kind, new_request, policy_dir, refusal, shipped,
+};
 use reqwest::Method;
-use tempfile::TempDir;
-use writ::client::ClientError;
 use writ_core::{
     Actor, Command, Deadlines, DurationSpec, EmploymentType, EntitlementRef, Human, Identity,
     IdentityKind, IdentityStatus, Justification, Name, RequestKind, ToxicRule,
@@ -21,8 +21,8 @@ use writ_core::{
 use writ_ledger::evidence::{Bundle, Story, verify};
 use writ_server::Config;
 use writ_server::wire::{
-    AuditEvent, DecisionBody, DelegationView, NewDelegation, NewRequest, NotificationList,
-    NotificationView, RequestView, RevokeDelegationBody,
+    DecisionBody, DelegationView, NewDelegation, NewRequest, NotificationList, NotificationView,
+    RequestView, RevokeDelegationBody,
 };
 use writ_store::Envelope;
 
@@ -50,40 +50,7 @@ async fn app_with(toxic: Vec<ToxicRule>, deadlines: Option<Deadlines>) -> TestAp
     TestApp::spawn_with(config, false).await
 }
 
-/// The Cedar text Writ ships (`approvers.cedar`).
-fn shipped() -> &'static str {
-    writ_core::authority::SHIPPED
-        .iter()
-        .find(|(name, _)| *name == "approvers.cedar")
-        .expect("the shipped set has approvers.cedar")
-        .1
-}
-
-/// A directory holding `files`.
-fn policy_dir(files: &[(&str, &str)]) -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
-}
-
 // ---- small helpers -----------------------------------------------------------------
-
-fn refusal(e: &ClientError) -> (Option<u16>, Option<&str>) {
-    (e.status(), e.code())
-}
-
-/// The identities eligible for step `index` (0-based), sorted.
-fn eligible(r: &RequestView, index: usize) -> Vec<String> {
-    let mut names: Vec<String> = r.steps[index]
-        .eligible
-        .iter()
-        .map(|e| e.identity.clone())
-        .collect();
-    names.sort();
-    names
-}
 
 fn roles(r: &RequestView) -> Vec<&str> {
     r.steps.iter().map(|s| s.role.as_str()).collect()
@@ -98,21 +65,6 @@ fn step(n: u32) -> DecisionBody {
     DecisionBody {
         comment: None,
         step: Some(n),
-    }
-}
-
-/// Every ledger event of `kind`, oldest first, read as the auditor.
-async fn events_of_kind(app: &TestApp, kind: &str) -> Vec<AuditEvent> {
-    let olivia = app.as_("olivia");
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = olivia.audit_events(after, 1000).await.unwrap();
-        out.extend(page.events.into_iter().filter(|e| e.kind == kind));
-        match page.next_after {
-            Some(next) => after = next,
-            None => return out,
-        }
     }
 }
 

@@ -158,3 +158,61 @@ pub fn comment(text: &str) -> writ_server::wire::DecisionBody {
         step: None,
     }
 }
+
+/// A refusal's HTTP status and problem code.
+pub fn refusal(e: &writ::client::ClientError) -> (Option<u16>, Option<&str>) {
+    (e.status(), e.code())
+}
+
+/// Who may decide step `index` (0-based) of a request now, sorted.
+pub fn eligible(r: &writ_server::wire::RequestView, index: usize) -> Vec<String> {
+    let mut names: Vec<String> = r.steps[index]
+        .eligible
+        .iter()
+        .map(|e| e.identity.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every ledger entry, as the auditor reads them.
+pub async fn all_events(app: &TestApp) -> Vec<writ_server::wire::AuditEvent> {
+    let olivia = app.as_("olivia");
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = olivia.audit_events(after, 1000).await.unwrap();
+        out.extend(page.events);
+        match page.next_after {
+            Some(next) => after = next,
+            None => return out,
+        }
+    }
+}
+
+/// The ledger entries of one event type.
+pub async fn events_of_kind(app: &TestApp, kind: &str) -> Vec<writ_server::wire::AuditEvent> {
+    all_events(app)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+/// The Cedar text Writ ships (`approvers.cedar`).
+pub fn shipped() -> &'static str {
+    writ_core::authority::SHIPPED
+        .iter()
+        .find(|(name, _)| *name == "approvers.cedar")
+        .expect("the shipped set has approvers.cedar")
+        .1
+}
+
+/// A policy directory holding `files`.
+pub fn policy_dir(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
