@@ -97,6 +97,25 @@ pub struct Authority {
     /// The relations and attributes each policy's text reads (see [`USES`]): a
     /// decision records as facts only what its determining policies use.
     uses: BTreeMap<String, BTreeSet<&'static str>>,
+    /// Where a principal the `decide` permits can come from, when every such permit
+    /// restricts it (see [`Source`]); `None`: anyone may be permitted.
+    deciders: Option<Vec<Source>>,
+}
+
+/// Where a permitted principal must come from, read off a policy's syntax tree: the
+/// principal scope, or a `when` condition that equates the principal with an
+/// attribute path or puts it in a group. Used only to list who is eligible without
+/// asking Cedar about every person; every decision is still judged by Cedar itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Source {
+    /// An attribute path from `resource` (`["beneficiary", "manager"]`).
+    Path(Vec<String>),
+    /// Members of a group.
+    Group(String),
+    /// Members of the step's group (`principal in context.group`).
+    StepGroup,
+    /// One identity.
+    Identity(String),
 }
 
 impl fmt::Debug for Authority {
@@ -165,6 +184,7 @@ impl Authority {
             info: BTreeMap::new(),
             named_groups: BTreeMap::new(),
             uses: BTreeMap::new(),
+            deciders: Some(Vec::new()),
         }
     }
 
@@ -258,13 +278,52 @@ impl Authority {
         if !problems.is_empty() {
             return Err(AuthorityError { problems });
         }
+        let deciders = deciders(&set);
         Ok(Authority {
             set,
             schema,
             info,
             named_groups,
             uses,
+            deciders,
         })
+    }
+
+    /// Everyone the `decide` permits could allow for a request's step with group
+    /// `group`, from the organisation data; `None` when the policies do not restrict
+    /// it (then everyone must be asked). Delegates of those people are included.
+    pub fn possible_deciders(
+        &self,
+        org: &Org,
+        s: &Submission,
+        group: Option<&str>,
+    ) -> Option<BTreeSet<Name>> {
+        let sources = self.deciders.as_ref()?;
+        let mut out = BTreeSet::new();
+        for source in sources {
+            match source {
+                Source::Path(path) => out.extend(resolve(org, s, path)?),
+                Source::Group(g) => out.extend(org.members_of(g).map(|i| i.name.clone())),
+                Source::StepGroup => {
+                    if let Some(g) = group {
+                        out.extend(org.members_of(g).map(|i| i.name.clone()));
+                    }
+                }
+                Source::Identity(id) => {
+                    if let Ok(n) = Name::parse(id) {
+                        out.insert(n);
+                    }
+                }
+            }
+        }
+        let delegates: Vec<Name> = org
+            .delegations
+            .values()
+            .filter(|d| out.contains(&d.delegator))
+            .map(|d| d.delegate.clone())
+            .collect();
+        out.extend(delegates);
+        Some(out)
     }
 
     pub fn policies(&self) -> impl Iterator<Item = &PolicyInfo> {
@@ -459,6 +518,161 @@ impl Authority {
             at.to_rfc3339(),
             named.join(", ")
         )
+    }
+}
+
+/// Where the principals every `decide` permit can allow come from; `None` as soon as
+/// one permit does not restrict its principal.
+fn deciders(set: &PolicySet) -> Option<Vec<Source>> {
+    let mut all = Vec::new();
+    for p in set.policies() {
+        if p.effect() != cedar_policy::Effect::Permit {
+            continue;
+        }
+        let json = p.to_json().ok()?;
+        if !may_decide(&json["action"]) {
+            continue;
+        }
+        let from_scope = match (
+            json["principal"]["op"].as_str(),
+            &json["principal"]["entity"],
+        ) {
+            (Some("=="), e) if e["type"] == "Writ::Identity" => {
+                Some(vec![Source::Identity(e["id"].as_str()?.to_owned())])
+            }
+            (Some("in"), e) if e["type"] == "Writ::Group" => {
+                Some(vec![Source::Group(e["id"].as_str()?.to_owned())])
+            }
+            _ => None,
+        };
+        let from_when = || {
+            json["conditions"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["kind"] == "when")
+                .find_map(|c| restriction(&c["body"]))
+        };
+        all.extend(from_scope.or_else(from_when)?);
+    }
+    Some(all)
+}
+
+/// Whether a policy's action scope can include `decide`.
+fn may_decide(action: &serde_json::Value) -> bool {
+    let is_decide = |e: &serde_json::Value| e["type"] == "Writ::Action" && e["id"] == "decide";
+    match action["op"].as_str() {
+        Some("==") => is_decide(&action["entity"]),
+        Some("in") => match action["entities"].as_array() {
+            Some(list) => list.iter().any(is_decide),
+            None => is_decide(&action["entity"]),
+        },
+        _ => true,
+    }
+}
+
+/// The sources a condition restricts the principal to when it holds, if it does.
+fn restriction(e: &serde_json::Value) -> Option<Vec<Source>> {
+    let both = |l: Option<Vec<Source>>, r: Option<Vec<Source>>| {
+        let mut l = l?;
+        l.extend(r?);
+        Some(l)
+    };
+    if let Some(and) = e.get("&&") {
+        return restriction(&and["left"]).or_else(|| restriction(&and["right"]));
+    }
+    if let Some(or) = e.get("||") {
+        return both(restriction(&or["left"]), restriction(&or["right"]));
+    }
+    if let Some(ite) = e.get("if-then-else") {
+        return both(restriction(&ite["then"]), restriction(&ite["else"]));
+    }
+    if let Some(eq) = e.get("==") {
+        let principal =
+            |v: &serde_json::Value| v.get("Var").and_then(|x| x.as_str()) == Some("principal");
+        let other = if principal(&eq["right"]) {
+            &eq["left"]
+        } else if principal(&eq["left"]) {
+            &eq["right"]
+        } else {
+            return None;
+        };
+        if let Some(path) = resource_path(other) {
+            return Some(vec![Source::Path(path)]);
+        }
+        let entity = &other["Value"]["__entity"];
+        if entity["type"] == "Writ::Identity" {
+            return Some(vec![Source::Identity(entity["id"].as_str()?.to_owned())]);
+        }
+        return None;
+    }
+    if let Some(inn) = e.get("in") {
+        if inn["left"].get("Var").and_then(|x| x.as_str()) != Some("principal") {
+            return None;
+        }
+        let right = &inn["right"];
+        let entity = &right["Value"]["__entity"];
+        if entity["type"] == "Writ::Group" {
+            return Some(vec![Source::Group(entity["id"].as_str()?.to_owned())]);
+        }
+        let dot = &right["."];
+        if dot["left"].get("Var").and_then(|x| x.as_str()) == Some("context")
+            && dot["attr"] == "group"
+        {
+            return Some(vec![Source::StepGroup]);
+        }
+    }
+    None
+}
+
+/// `resource.a.b…` as `["a", "b", …]`.
+fn resource_path(e: &serde_json::Value) -> Option<Vec<String>> {
+    let dot = e.get(".")?;
+    let attr = dot["attr"].as_str()?.to_owned();
+    if dot["left"].get("Var").and_then(|x| x.as_str()) == Some("resource") {
+        return Some(vec![attr]);
+    }
+    let mut path = resource_path(&dot["left"])?;
+    path.push(attr);
+    Some(path)
+}
+
+/// The identity an attribute path from the request reaches, from the organisation
+/// data: none when an attribute on the way is absent; `None` for a path this
+/// resolver does not know (then everyone must be asked).
+fn resolve(org: &Org, s: &Submission, path: &[String]) -> Option<Vec<Name>> {
+    enum At<'a> {
+        Identity(Option<&'a Identity>),
+        Entitlement(Option<&'a Entitlement>),
+        System(Option<&'a crate::catalog::System>),
+    }
+    let (first, rest) = path.split_first()?;
+    let mut at = match first.as_str() {
+        "requester" => At::Identity(org.identity(&s.requester)),
+        "beneficiary" => At::Identity(org.identity(&s.beneficiary)),
+        "entitlement" => At::Entitlement(org.entitlement(&s.entitlement)),
+        "system" => At::System(org.system(&s.entitlement.system)),
+        _ => return None,
+    };
+    for attr in rest {
+        at = match (at, attr.as_str()) {
+            (At::Identity(i), "manager") => {
+                At::Identity(i.and_then(Identity::manager).and_then(|m| org.identity(m)))
+            }
+            (At::Identity(i), "owner") => {
+                At::Identity(i.and_then(Identity::owner).and_then(|m| org.identity(m)))
+            }
+            (At::Entitlement(e), "owner") => At::Identity(
+                e.and_then(|e| e.owner.as_ref())
+                    .and_then(|m| org.identity(m)),
+            ),
+            (At::Entitlement(e), "system") => At::System(e.and_then(|e| org.system(&e.system))),
+            (At::System(x), "owner") => At::Identity(x.and_then(|x| org.identity(&x.owner))),
+            _ => return None,
+        };
+    }
+    match at {
+        At::Identity(i) => Some(i.map(|i| i.name.clone()).into_iter().collect()),
+        _ => None,
     }
 }
 
@@ -857,6 +1071,56 @@ mod tests {
         let e = Authority::compile(&both).unwrap_err().to_string();
         assert!(e.contains("broken.cedar: does not parse"), "{e}");
         assert!(e.contains("typo.cedar") && e.contains("departmnt"), "{e}");
+    }
+
+    #[test]
+    fn who_a_decide_permit_can_allow_is_read_off_the_policies() {
+        let shipped = Authority::compile(&PolicySource::shipped()).unwrap();
+        let sources = shipped.deciders.clone().unwrap();
+        assert!(sources.contains(&Source::Path(vec!["beneficiary".into(), "manager".into()])));
+        assert!(sources.contains(&Source::Path(vec![
+            "beneficiary".into(),
+            "manager".into(),
+            "manager".into()
+        ])));
+        assert!(sources.contains(&Source::Path(vec!["entitlement".into(), "owner".into()])));
+        assert!(sources.contains(&Source::Path(vec!["system".into(), "owner".into()])));
+        assert!(sources.contains(&Source::StepGroup));
+        assert!(sources.contains(&Source::Group("security".into())));
+        // The break-glass permit is about another action: it adds nobody.
+        assert!(!sources.contains(&Source::Group("on-call".into())));
+
+        // A permit on an attribute of the principal can allow anyone: ask everyone.
+        let open = Authority::compile(&source(&[(
+            "dept.cedar",
+            r#"permit(principal, action == Writ::Action::"decide", resource)
+               when { principal has department && principal.department == "Finance" };"#,
+        )]))
+        .unwrap();
+        assert_eq!(open.deciders, None);
+        // A disjunction restricts only when both sides do.
+        let either = Authority::compile(&source(&[(
+            "either.cedar",
+            r#"permit(principal, action == Writ::Action::"decide", resource)
+               when { resource.system.owner == principal || principal in Writ::Group::"sre" };
+               permit(principal, action, resource) when { resource.system.owner == principal || principal.active };"#,
+        )]))
+        .unwrap();
+        assert_eq!(either.deciders, None);
+        let scoped = Authority::compile(&source(&[(
+            "scoped.cedar",
+            r#"permit(principal in Writ::Group::"sre", action, resource) when { principal.active };
+               permit(principal == Writ::Identity::"ada", action == Writ::Action::"decide", resource);
+               forbid(principal, action, resource) when { principal.kind == "nhi" };"#,
+        )]))
+        .unwrap();
+        assert_eq!(
+            scoped.deciders,
+            Some(vec![
+                Source::Group("sre".into()),
+                Source::Identity("ada".into())
+            ])
+        );
     }
 
     #[test]

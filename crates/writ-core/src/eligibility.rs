@@ -4,6 +4,8 @@
 //! The same function answers `writ request show`, judges a decision and checks the
 //! approvers again before provisioning, so what is shown is exactly what is enforced.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use crate::authority::{Action, Authority, Scene, StepQuery, Verdict};
@@ -60,29 +62,24 @@ pub struct Rules<'a> {
     pub authority: &'a Authority,
 }
 
-/// Eligibility for every undecided step of `request`: every person in the
-/// organisation is asked about, so what is shown is exactly what is enforced.
+/// Eligibility for every undecided step of `request`: Cedar is asked about every
+/// person the policies could permit (everyone, when a policy does not restrict its
+/// principal), so what is shown is exactly what is enforced.
 pub fn eligibility(
     org: &Org,
     rules: Rules<'_>,
     request: &Request,
     now: Timestamp,
 ) -> Vec<StepEligibility> {
-    let people: Vec<&Name> = org
-        .identities
-        .values()
-        .filter(|i| i.is_human())
-        .map(|i| &i.name)
-        .collect();
-    let scene = Scene::new(
-        rules.authority,
-        org,
-        &request.submission,
-        people.iter().copied(),
-    );
-    request
+    let steps: Vec<(u32, Vec<&Name>)> = request
         .undecided_steps()
-        .map(|s| over(org, rules, request, s.index, &scene, &people, now))
+        .map(|s| (s.index, candidates(org, rules, request, s.index)))
+        .collect();
+    let everyone: BTreeSet<&Name> = steps.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let scene = Scene::new(rules.authority, org, &request.submission, everyone);
+    steps
+        .iter()
+        .map(|(index, people)| over(org, rules, request, *index, &scene, people, now))
         .collect()
 }
 
@@ -94,12 +91,7 @@ pub fn step_eligibility(
     index: u32,
     now: Timestamp,
 ) -> StepEligibility {
-    let people: Vec<&Name> = org
-        .identities
-        .values()
-        .filter(|i| i.is_human())
-        .map(|i| &i.name)
-        .collect();
+    let people = candidates(org, rules, request, index);
     let scene = Scene::new(
         rules.authority,
         org,
@@ -107,6 +99,30 @@ pub fn step_eligibility(
         people.iter().copied(),
     );
     over(org, rules, request, index, &scene, &people, now)
+}
+
+/// The people to ask Cedar about for one step: those the policies could permit (and
+/// their delegates), or every person when a policy does not restrict its principal.
+fn candidates<'o>(org: &'o Org, rules: Rules<'_>, request: &Request, index: u32) -> Vec<&'o Name> {
+    let role = role_of(request, index);
+    let group = step_group(rules.policy, &role);
+    match rules
+        .authority
+        .possible_deciders(org, &request.submission, group)
+    {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| org.identities.get(n))
+            .filter(|i| i.is_human())
+            .map(|i| &i.name)
+            .collect(),
+        None => org
+            .identities
+            .values()
+            .filter(|i| i.is_human())
+            .map(|i| &i.name)
+            .collect(),
+    }
 }
 
 fn over(
