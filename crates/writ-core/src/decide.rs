@@ -374,10 +374,15 @@ pub fn decide(
                 _ => None,
             };
             if let Some(open) = ctx.pair.open_request {
+                let then = if emergency {
+                    "; cancel it, then break glass"
+                } else {
+                    ""
+                };
                 return Err(Refusal::conflict(
                     "duplicate-request",
                     format!(
-                        "`{beneficiary}` already has pending request `{open}` for `{entitlement}`"
+                        "`{beneficiary}` already has pending request `{open}` for `{entitlement}`{then}"
                     ),
                 ));
             }

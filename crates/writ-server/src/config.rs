@@ -299,6 +299,12 @@ impl Config {
             }
         }
         if let Some(approval) = file.approval {
+            if approval.get("cedar").is_some() {
+                return Err(invalid(
+                    "approval.cedar: Cedar policies live in files; set `[policy] dir` instead"
+                        .into(),
+                ));
+            }
             let value = serde_json::to_value(approval).map_err(|e| invalid(e.to_string()))?;
             config.approval =
                 ApprovalPolicy::from_toml_value(value).map_err(|e| invalid(e.to_string()))?;
@@ -433,6 +439,10 @@ mod tests {
         assert!(Config::parse("[reviews]\ninterval_ms = 1\n", "t").is_err());
         assert!(Config::parse("[approval.break_glass]\nmax_duration = \"25h\"\n", "t").is_err());
         assert!(Config::parse("[policy]\ndirectory = \"p\"\n", "t").is_err());
+        assert!(
+            Config::parse("[approval.cedar]\nfiles = { \"a.cedar\" = \"\" }\n", "t")
+                .is_err_and(|e| e.to_string().contains("[policy] dir"))
+        );
         assert!(Config::parse("[notifications]\ninterval_ms = 1\n", "t").is_err());
         assert!(
             Config::parse(
