@@ -100,6 +100,9 @@ pub struct Authority {
     /// Where a principal the `decide` permits can come from, when every such permit
     /// restricts it (see [`Source`]); `None`: anyone may be permitted.
     deciders: Option<Vec<Source>>,
+    /// Whether any permit can pre-approve (`auto_approve`): without one, submissions
+    /// skip the question.
+    auto_approves: bool,
 }
 
 /// Where a permitted principal must come from, read off a policy's syntax tree: the
@@ -185,7 +188,21 @@ impl Authority {
             named_groups: BTreeMap::new(),
             uses: BTreeMap::new(),
             deciders: Some(Vec::new()),
+            auto_approves: false,
         }
+    }
+
+    /// The schema entities and requests are checked against: in debug builds (every
+    /// test), so an entity Writ builds that drifts from the schema fails loudly; not
+    /// in release builds, where it costs a third of each evaluation and the policies
+    /// were already validated against the same schema.
+    fn checked(&self) -> Option<&Schema> {
+        cfg!(debug_assertions).then_some(&self.schema)
+    }
+
+    /// Whether any permit in the set can pre-approve a request.
+    pub fn auto_approves(&self) -> bool {
+        self.auto_approves
     }
 
     /// Parses and strictly validates `source`; refuses the whole set on any problem.
@@ -279,7 +296,13 @@ impl Authority {
             return Err(AuthorityError { problems });
         }
         let deciders = deciders(&set);
+        let auto_approves = set.policies().any(|p| {
+            p.effect() == cedar_policy::Effect::Permit
+                && p.to_json()
+                    .map_or(true, |j| may_act(&j["action"], "auto_approve"))
+        });
         Ok(Authority {
+            auto_approves,
             set,
             schema,
             info,
@@ -377,7 +400,7 @@ impl Authority {
             uid("Action", action.id()),
             scene.resource.clone(),
             context,
-            Some(&self.schema),
+            self.checked(),
         ) {
             Ok(r) => r,
             Err(e) => return Verdict::Error(format!("request: {}", one_line(&e))),
@@ -530,7 +553,7 @@ fn deciders(set: &PolicySet) -> Option<Vec<Source>> {
             continue;
         }
         let json = p.to_json().ok()?;
-        if !may_decide(&json["action"]) {
+        if !may_act(&json["action"], "decide") {
             continue;
         }
         let from_scope = match (
@@ -557,14 +580,14 @@ fn deciders(set: &PolicySet) -> Option<Vec<Source>> {
     Some(all)
 }
 
-/// Whether a policy's action scope can include `decide`.
-fn may_decide(action: &serde_json::Value) -> bool {
-    let is_decide = |e: &serde_json::Value| e["type"] == "Writ::Action" && e["id"] == "decide";
+/// Whether a policy's action scope can include action `id`.
+fn may_act(action: &serde_json::Value, id: &str) -> bool {
+    let is = |e: &serde_json::Value| e["type"] == "Writ::Action" && e["id"] == id;
     match action["op"].as_str() {
-        Some("==") => is_decide(&action["entity"]),
+        Some("==") => is(&action["entity"]),
         Some("in") => match action["entities"].as_array() {
-            Some(list) => list.iter().any(is_decide),
-            None => is_decide(&action["entity"]),
+            Some(list) => list.iter().any(is),
+            None => is(&action["entity"]),
         },
         _ => true,
     }
@@ -829,7 +852,7 @@ impl Scene {
             ),
         ]);
         entities.push(entity(resource.clone(), attrs, HashSet::new())?);
-        let entities = Entities::from_entities(entities, Some(&authority.schema))
+        let entities = Entities::from_entities(entities, authority.checked())
             .map_err(|e| format!("entities: {}", one_line(&e)))?;
         Ok(Scene { entities, resource })
     }

@@ -1188,7 +1188,7 @@ fn approval_events(
 /// request for its beneficiary. Never for a separation-of-duties exception, never
 /// for an NHI whose owner has left; an evaluation error means no (people decide).
 fn pre_approval(ctx: &Ctx<'_>, s: &Submission, beneficiary: &Identity) -> Option<StepAuthority> {
-    if s.sod_exception.is_some() {
+    if s.sod_exception.is_some() || !ctx.authority.auto_approves() {
         return None;
     }
     if let Some(owner) = beneficiary.owner()
