@@ -233,6 +233,8 @@ enum PolicyCmd {
     Init { dir: PathBuf },
 }
 
+// Parsed once per run: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum RequestCmd {
     /// Ask for an entitlement for yourself, a direct report, or an NHI you own.

@@ -774,7 +774,7 @@ impl Store for SqliteStore {
         recipient: Option<Name>,
         limit: u32,
     ) -> Result<Vec<crate::Notification>, StoreError> {
-        self.read(move |c| Ok(rows::load_notifications(c, recipient.as_ref(), limit)?))
+        self.read(move |c| rows::load_notifications(c, recipient.as_ref(), limit))
             .await
     }
 
@@ -783,7 +783,7 @@ impl Store for SqliteStore {
         seq: u64,
         limit: u32,
     ) -> Result<Vec<crate::Notification>, StoreError> {
-        self.read(move |c| Ok(rows::notifications_after(c, seq, limit)?))
+        self.read(move |c| rows::notifications_after(c, seq, limit))
             .await
     }
 
@@ -822,7 +822,7 @@ impl Store for SqliteStore {
         overdue_at: Option<Timestamp>,
         limit: u32,
     ) -> Result<Vec<crate::IncidentReviewRow>, StoreError> {
-        self.read(move |c| Ok(rows::incident_reviews(c, open, overdue_at, limit)?))
+        self.read(move |c| rows::incident_reviews(c, open, overdue_at, limit))
             .await
     }
 
