@@ -491,7 +491,7 @@ impl Authority {
             && used.contains("system-owner")
             && &sys.owner == principal
         {
-            if ent.is_some_and(|e| e.owner.is_none()) {
+            if used.contains("entitlement-owner") && ent.is_some_and(|e| e.owner.is_none()) {
                 facts.push(format!(
                     "owner of system `{}` (entitlement `{}` has no owner of its own)",
                     sys.name, s.entitlement

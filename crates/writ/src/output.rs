@@ -117,6 +117,14 @@ pub fn request(r: &RequestView) -> String {
         );
     }
     let _ = writeln!(s, "Steps:");
+    if r.steps.is_empty() {
+        let why = if r.break_glass_by.is_empty() {
+            "pre-approved by policy"
+        } else {
+            "break-glass: granted at once, reviewed afterwards"
+        };
+        let _ = writeln!(s, "  none ({why})");
+    }
     for st in &r.steps {
         match &st.approver {
             Some(a) => {
