@@ -155,6 +155,22 @@ impl Metrics {
         let _ = writeln!(out, "writ_review_items_open {}", stats.open_review_items);
         let _ = writeln!(
             out,
+            "# HELP writ_grants_held Grants held before provisioning: an approver lost authority."
+        );
+        let _ = writeln!(out, "# TYPE writ_grants_held gauge");
+        let _ = writeln!(out, "writ_grants_held {}", stats.held_grants);
+        let _ = writeln!(
+            out,
+            "# HELP writ_incident_reviews_open Post-incident reviews of break-glass access not yet closed."
+        );
+        let _ = writeln!(out, "# TYPE writ_incident_reviews_open gauge");
+        let _ = writeln!(
+            out,
+            "writ_incident_reviews_open {}",
+            stats.open_incident_reviews
+        );
+        let _ = writeln!(
+            out,
             "# HELP writ_provisioning_attempts_total Connector calls by system and outcome (confirmed, retry, dead)."
         );
         let _ = writeln!(out, "# TYPE writ_provisioning_attempts_total counter");

@@ -151,6 +151,10 @@ pub struct Stats {
     /// Campaigns not yet closed, and their items still open.
     pub open_campaigns: u64,
     pub open_review_items: u64,
+    /// Grants held before provisioning: an approver lost authority.
+    pub held_grants: u64,
+    /// Post-incident reviews of break-glass access not yet closed.
+    pub open_incident_reviews: u64,
 }
 
 /// Where a provisioning job stands.

@@ -479,6 +479,8 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
             jobs_by_state: vec![],
             open_campaigns: 0,
             open_review_items: 0,
+            held_grants: 0,
+            open_incident_reviews: 0,
         }
     );
     let page = store.events(2, 3).await.unwrap();
@@ -980,6 +982,8 @@ pub async fn concurrent_commands(store: Arc<dyn Store>, clock: &ManualClock) {
             jobs_by_state: vec![],
             open_campaigns: 0,
             open_review_items: 0,
+            held_grants: 0,
+            open_incident_reviews: 0,
         }
     );
 }

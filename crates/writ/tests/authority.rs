@@ -573,6 +573,8 @@ async fn an_approver_who_lost_authority_holds_the_grant_until_an_admin_retries()
         .as_deref()
         .unwrap_or_else(|| panic!("not held: {g:#?}"));
     assert!(held.contains("`priya`"), "{held}");
+    let m = common::metrics(&app).await;
+    assert!(m.contains("writ_grants_held 1\n"), "{m}");
     assert_eq!(g.status, "pending");
     assert!(g.provisioned_at.is_none());
     assert_eq!(g.jobs.len(), 1, "{g:#?}");

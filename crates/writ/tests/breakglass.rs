@@ -140,6 +140,11 @@ async fn escalate(app: &TestApp) -> usize {
 async fn on_call_breaks_glass_and_security_is_told_at_once() {
     let app = TestApp::spawn().await;
     let before = app.event_count().await;
+    assert!(
+        common::metrics(&app)
+            .await
+            .contains("writ_incident_reviews_open 0\n")
+    );
 
     let body = serde_json::to_vec(&emergency(
         "bob",
@@ -161,6 +166,11 @@ async fn on_call_breaks_glass_and_security_is_told_at_once() {
     assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
     let r: RequestView = serde_json::from_slice(&res.body).unwrap();
     assert_eq!(r.status, "approved");
+    assert!(
+        common::metrics(&app)
+            .await
+            .contains("writ_incident_reviews_open 1\n")
+    );
     assert_eq!(r.kind, "break_glass");
     assert_eq!(
         (r.requester.as_str(), r.beneficiary.as_str()),

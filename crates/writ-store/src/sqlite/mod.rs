@@ -560,6 +560,16 @@ impl Store for SqliteStore {
             )?;
             let (open_campaigns, open_review_items) =
                 (open_campaigns as u64, open_review_items as u64);
+            let held_grants: i64 = c.query_row(
+                "SELECT COUNT(*) FROM grants WHERE held IS NOT NULL AND status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
+            let open_incident_reviews: i64 = c.query_row(
+                "SELECT COUNT(*) FROM incident_reviews WHERE finding IS NULL",
+                [],
+                |r| r.get(0),
+            )?;
             let by = |sql: &str| -> DbResult<Vec<(String, u64)>> {
                 let mut stmt = c.prepare_cached(sql)?;
                 let rows = stmt.query_map([], |r| {
@@ -580,6 +590,8 @@ impl Store for SqliteStore {
                 )?,
                 open_campaigns,
                 open_review_items,
+                held_grants: held_grants as u64,
+                open_incident_reviews: open_incident_reviews as u64,
             })
         })
         .await

@@ -216,3 +216,13 @@ pub fn policy_dir(files: &[(&str, &str)]) -> TempDir {
     }
     dir
 }
+
+/// The Prometheus text the server exposes.
+pub async fn metrics(app: &TestApp) -> String {
+    let res = app
+        .anonymous()
+        .raw(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .unwrap();
+    String::from_utf8(res.body).unwrap()
+}
