@@ -245,8 +245,25 @@ async fn openapi_metrics_and_health() {
         "/api/v1/entitlements",
         "/api/v1/audit/events",
         "/api/v1/tokens",
+        "/api/v1/policy",
+        "/api/v1/policy/reload",
+        "/api/v1/requests/{id}/explain",
+        "/api/v1/requests/{id}/incident-review",
+        "/api/v1/delegations",
+        "/api/v1/delegations/{id}/revoke",
+        "/api/v1/incident-reviews",
+        "/api/v1/notifications",
     ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI documents {path}");
+    }
+    // Every schema a path refers to is in the document.
+    let text = doc.to_string();
+    for r in text.split("\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "OpenAPI refers to schema {name} without defining it"
+        );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
