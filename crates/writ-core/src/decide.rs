@@ -783,6 +783,27 @@ fn recheck_authority(
             why,
         });
     }
+    // Access approved at submission rested on a policy, not a person: ask it again.
+    let s = &r.submission;
+    if s.emergency.is_some()
+        && let Err(refusal) = crate::breakglass::authority(ctx, s)
+    {
+        lost.push(LostAuthority {
+            step: 0,
+            approver: s.requester.clone(),
+            why: format!("may no longer break glass: {}", refusal.message),
+        });
+    }
+    if s.pre_approved.is_some() {
+        let beneficiary = ctx.org.identity(&s.beneficiary);
+        if beneficiary.and_then(|b| pre_approval(ctx, s, b)).is_none() {
+            lost.push(LostAuthority {
+                step: 0,
+                approver: s.beneficiary.clone(),
+                why: "is no longer pre-approved by any policy in force".to_owned(),
+            });
+        }
+    }
     Ok(vec![Event::AuthorityRechecked {
         grant: grant.clone(),
         policy_version: ctx.policy_version.to_owned(),
