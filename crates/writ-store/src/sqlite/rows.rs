@@ -132,20 +132,24 @@ pub fn save_notifications(conn: &Connection, rec: &Recorded) -> DbResult<()> {
     Ok(())
 }
 
+const NOTIFICATION_COLUMNS: &str = "seq, recipient, kind, subject, message, at";
+
+fn notification_from(r: &Row<'_>) -> rusqlite::Result<Notification> {
+    Ok(Notification {
+        seq: r.get::<_, i64>(0)? as u64,
+        recipient: r.get(1)?,
+        kind: r.get(2)?,
+        subject: r.get(3)?,
+        message: r.get(4)?,
+        at: Timestamp(r.get(5)?),
+    })
+}
+
 pub fn notifications_after(conn: &Connection, seq: u64, limit: u32) -> DbResult<Vec<Notification>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, recipient, kind, subject, message, at FROM notifications WHERE seq > ?1 ORDER BY seq, recipient LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![seq as i64, limit], |r| {
-        Ok(Notification {
-            seq: r.get::<_, i64>(0)? as u64,
-            recipient: r.get(1)?,
-            kind: r.get(2)?,
-            subject: r.get(3)?,
-            message: r.get(4)?,
-            at: Timestamp(r.get(5)?),
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE seq > ?1 ORDER BY seq, recipient LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![seq as i64, limit], notification_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -154,25 +158,18 @@ pub fn load_notifications(
     recipient: Option<&Name>,
     limit: u32,
 ) -> DbResult<Vec<Notification>> {
-    let sql = match recipient {
-        Some(_) => {
-            "SELECT seq, recipient, kind, subject, message, at FROM notifications WHERE recipient = ?1 ORDER BY seq DESC LIMIT ?2"
-        }
-        None => {
-            "SELECT seq, recipient, kind, subject, message, at FROM notifications WHERE ?1 IS NULL ORDER BY seq DESC LIMIT ?2"
-        }
+    // `?1 IS NULL`: everyone's; else one recipient's (by the recipient index).
+    let filter = match recipient {
+        Some(_) => "recipient = ?1",
+        None => "?1 IS NULL",
     };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![recipient.map(Name::as_str), limit], |r| {
-        Ok(Notification {
-            seq: r.get::<_, i64>(0)? as u64,
-            recipient: r.get(1)?,
-            kind: r.get(2)?,
-            subject: r.get(3)?,
-            message: r.get(4)?,
-            at: Timestamp(r.get(5)?),
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE {filter} ORDER BY seq DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(
+        params![recipient.map(Name::as_str), limit],
+        notification_from,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
