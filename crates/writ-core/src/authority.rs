@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
@@ -90,7 +91,8 @@ pub struct PolicyInfo {
 #[derive(Clone)]
 pub struct Authority {
     set: PolicySet,
-    schema: Schema,
+    /// `None` only for [`Authority::allows_nothing`].
+    schema: Option<Schema>,
     info: BTreeMap<String, PolicyInfo>,
     /// Groups named by entity literal somewhere in the set (`Writ::Group::"x"`).
     named_groups: BTreeMap<String, BTreeSet<String>>,
@@ -183,7 +185,7 @@ impl Authority {
     pub fn allows_nothing() -> Authority {
         Authority {
             set: PolicySet::new(),
-            schema: schema().unwrap_or_else(|_| empty_schema()),
+            schema: None,
             info: BTreeMap::new(),
             named_groups: BTreeMap::new(),
             uses: BTreeMap::new(),
@@ -197,7 +199,7 @@ impl Authority {
     /// in release builds, where it costs a third of each evaluation and the policies
     /// were already validated against the same schema.
     fn checked(&self) -> Option<&Schema> {
-        cfg!(debug_assertions).then_some(&self.schema)
+        self.schema.as_ref().filter(|_| cfg!(debug_assertions))
     }
 
     /// Whether any permit in the set can pre-approve a request.
@@ -304,7 +306,7 @@ impl Authority {
         Ok(Authority {
             auto_approves,
             set,
-            schema,
+            schema: Some(schema),
             info,
             named_groups,
             uses,
@@ -382,10 +384,11 @@ impl Authority {
                     ),
                 ];
                 if let Some(g) = q.group {
-                    pairs.push((
-                        "group".to_owned(),
-                        RestrictedExpression::new_entity_uid(uid("Group", g)),
-                    ));
+                    match uid("Group", g) {
+                        Ok(g) => pairs
+                            .push(("group".to_owned(), RestrictedExpression::new_entity_uid(g))),
+                        Err(e) => return Verdict::Error(e),
+                    }
                 }
                 Context::from_pairs(pairs)
             }
@@ -395,16 +398,18 @@ impl Authority {
             Ok(c) => c,
             Err(e) => return Verdict::Error(format!("context: {}", one_line(&e))),
         };
-        let request = match CedarRequest::new(
+        let (who, what) = match (
             uid("Identity", principal.as_str()),
             uid("Action", action.id()),
-            scene.resource.clone(),
-            context,
-            self.checked(),
         ) {
-            Ok(r) => r,
-            Err(e) => return Verdict::Error(format!("request: {}", one_line(&e))),
+            (Ok(who), Ok(what)) => (who, what),
+            (Err(e), _) | (_, Err(e)) => return Verdict::Error(e),
         };
+        let request =
+            match CedarRequest::new(who, what, scene.resource.clone(), context, self.checked()) {
+                Ok(r) => r,
+                Err(e) => return Verdict::Error(format!("request: {}", one_line(&e))),
+            };
         let response = Authorizer::new().is_authorized(&request, &self.set, &scene.entities);
         let errors: Vec<String> = response
             .diagnostics()
@@ -801,24 +806,24 @@ impl Scene {
             entities.push(identity_entity(i)?);
         }
         for g in groups {
-            entities.push(Entity::new_no_attrs(uid("Group", g), HashSet::new()));
+            entities.push(Entity::new_no_attrs(uid("Group", g)?, HashSet::new()));
         }
-        let system_uid = uid("System", s.entitlement.system.as_str());
+        let system_uid = uid("System", s.entitlement.system.as_str())?;
         if let Some(sys) = sys {
             let attrs = HashMap::from([
-                ("owner".to_owned(), identity_ref(&sys.owner)),
+                ("owner".to_owned(), identity_ref(&sys.owner)?),
                 ("kind".to_owned(), string(&sys.kind)),
             ]);
             entities.push(entity(system_uid.clone(), attrs, HashSet::new())?);
         }
-        let ent_uid = uid("Entitlement", &s.entitlement.to_string());
+        let ent_uid = uid("Entitlement", &s.entitlement.to_string())?;
         if let Some(e) = ent {
             entities.push(entitlement_entity(e, &ent_uid, &system_uid)?);
         }
-        let resource = uid("Request", s.id.as_str());
+        let resource = uid("Request", s.id.as_str())?;
         let attrs = HashMap::from([
-            ("requester".to_owned(), identity_ref(&s.requester)),
-            ("beneficiary".to_owned(), identity_ref(&s.beneficiary)),
+            ("requester".to_owned(), identity_ref(&s.requester)?),
+            ("beneficiary".to_owned(), identity_ref(&s.beneficiary)?),
             (
                 "entitlement".to_owned(),
                 RestrictedExpression::new_entity_uid(ent_uid),
@@ -897,7 +902,7 @@ fn identity_entity(i: &Identity) -> Result<Entity, String> {
     match &i.kind {
         IdentityKind::Human(h) => {
             if let Some(m) = &h.manager {
-                attrs.insert("manager".into(), identity_ref(m));
+                attrs.insert("manager".into(), identity_ref(m)?);
             }
             if let Some(d) = &h.department {
                 attrs.insert(
@@ -908,15 +913,19 @@ fn identity_entity(i: &Identity) -> Result<Entity, String> {
             attrs.insert("employment_type".into(), string(&h.employment_type));
         }
         IdentityKind::Nhi(n) => {
-            attrs.insert("owner".into(), identity_ref(&n.owner));
+            attrs.insert("owner".into(), identity_ref(&n.owner)?);
             attrs.insert(
                 "environment".into(),
                 RestrictedExpression::new_string(n.environment.clone()),
             );
         }
     }
-    let parents = i.groups.iter().map(|g| uid("Group", g)).collect();
-    entity(uid("Identity", i.name.as_str()), attrs, parents)
+    let parents = i
+        .groups
+        .iter()
+        .map(|g| uid("Group", g))
+        .collect::<Result<_, _>>()?;
+    entity(uid("Identity", i.name.as_str())?, attrs, parents)
 }
 
 fn entitlement_entity(
@@ -948,7 +957,7 @@ fn entitlement_entity(
         ),
     ]);
     if let Some(o) = &e.owner {
-        attrs.insert("owner".into(), identity_ref(o));
+        attrs.insert("owner".into(), identity_ref(o)?);
     }
     entity(id.clone(), attrs, HashSet::from([system.clone()]))
 }
@@ -961,8 +970,11 @@ fn entity(
     Entity::new(id, attrs, parents).map_err(|e| format!("entity: {}", one_line(&e)))
 }
 
-fn identity_ref(name: &Name) -> RestrictedExpression {
-    RestrictedExpression::new_entity_uid(uid("Identity", name.as_str()))
+fn identity_ref(name: &Name) -> Result<RestrictedExpression, String> {
+    Ok(RestrictedExpression::new_entity_uid(uid(
+        "Identity",
+        name.as_str(),
+    )?))
 }
 
 /// The serde string of a unit enum (`"employee"`, `"database"`, …).
@@ -975,26 +987,47 @@ fn string<T: Serialize>(v: &T) -> RestrictedExpression {
     RestrictedExpression::new_string(s)
 }
 
-fn uid(kind: &str, id: &str) -> EntityUid {
-    let type_name = match EntityTypeName::from_str(&format!("Writ::{kind}")) {
-        Ok(t) => t,
-        // The kinds are the constants of this module: every test would show a typo.
-        Err(e) => panic!("Writ's Cedar entity type `{kind}` does not parse: {e}"),
-    };
-    EntityUid::from_type_name_and_id(type_name, EntityId::new(id))
+/// Writ's entity type names, parsed once.
+fn type_name(kind: &str) -> Result<EntityTypeName, String> {
+    static TYPES: OnceLock<Result<BTreeMap<&'static str, EntityTypeName>, String>> =
+        OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        [
+            "Identity",
+            "Group",
+            "System",
+            "Entitlement",
+            "Request",
+            "Action",
+        ]
+        .into_iter()
+        .map(|k| {
+            EntityTypeName::from_str(&format!("Writ::{k}"))
+                .map(|t| (k, t))
+                .map_err(|e| format!("Writ's Cedar entity type `{k}`: {}", one_line(&e)))
+        })
+        .collect()
+    });
+    match types {
+        Ok(t) => t
+            .get(kind)
+            .cloned()
+            .ok_or_else(|| format!("`{kind}` is not one of Writ's Cedar entity types")),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+fn uid(kind: &str, id: &str) -> Result<EntityUid, String> {
+    Ok(EntityUid::from_type_name_and_id(
+        type_name(kind)?,
+        EntityId::new(id),
+    ))
 }
 
 fn schema() -> Result<Schema, String> {
     Schema::from_cedarschema_str(SCHEMA)
         .map(|(s, _warnings)| s)
         .map_err(|e| format!("Writ's Cedar schema: {}", one_line(&e)))
-}
-
-fn empty_schema() -> Schema {
-    match Schema::from_cedarschema_str("") {
-        Ok((s, _)) => s,
-        Err(e) => panic!("the empty Cedar schema does not parse: {e}"),
-    }
 }
 
 /// A Cedar diagnostic on one line, with its underlying causes.
