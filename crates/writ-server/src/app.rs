@@ -181,7 +181,8 @@ impl Application {
             self.state.ledger_key.clone(),
             Duration::from_millis(self.config.ledger.checkpoint_interval_ms),
             stop_tx.subscribe(),
-        );
+        )
+        .await;
         let provisioner = (!self.state.connectors.is_empty()).then(|| {
             provisioner::spawn(
                 Provisioner::new(
