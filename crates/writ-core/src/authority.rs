@@ -105,7 +105,21 @@ pub struct Authority {
     /// Whether any permit can pre-approve (`auto_approve`): without one, submissions
     /// skip the question.
     auto_approves: bool,
+    /// For each kind of step, the policies that can apply to a `decide` of it: a
+    /// policy whose conditions require `context.step` to be another kind cannot, and
+    /// leaving it out saves evaluating it (see [`step_kinds`]).
+    by_step: BTreeMap<&'static str, PolicySet>,
 }
+
+/// The kinds of step (`context.step`).
+const STEP_KINDS: [&str; 6] = [
+    "manager",
+    "system_owner",
+    "entitlement_owner",
+    "security",
+    "group",
+    "sod_exception",
+];
 
 /// Where a permitted principal must come from, read off a policy's syntax tree: the
 /// principal scope, or a `when` condition that equates the principal with an
@@ -191,6 +205,7 @@ impl Authority {
             uses: BTreeMap::new(),
             deciders: Some(Vec::new()),
             auto_approves: false,
+            by_step: BTreeMap::new(),
         }
     }
 
@@ -298,12 +313,14 @@ impl Authority {
             return Err(AuthorityError { problems });
         }
         let deciders = deciders(&set);
+        let by_step = by_step(&set);
         let auto_approves = set.policies().any(|p| {
             p.effect() == cedar_policy::Effect::Permit
                 && p.to_json()
                     .map_or(true, |j| may_act(&j["action"], "auto_approve"))
         });
         Ok(Authority {
+            by_step,
             auto_approves,
             set,
             schema: Some(schema),
@@ -410,7 +427,11 @@ impl Authority {
                 Ok(r) => r,
                 Err(e) => return Verdict::Error(format!("request: {}", one_line(&e))),
             };
-        let response = Authorizer::new().is_authorized(&request, &self.set, &scene.entities);
+        let set = match (action, step) {
+            (Action::Decide, Some(q)) => self.by_step.get(step_kind(q.role)).unwrap_or(&self.set),
+            _ => &self.set,
+        };
+        let response = Authorizer::new().is_authorized(&request, set, &scene.entities);
         let errors: Vec<String> = response
             .diagnostics()
             .errors()
@@ -583,6 +604,69 @@ fn deciders(set: &PolicySet) -> Option<Vec<Source>> {
         all.extend(from_scope.or_else(from_when)?);
     }
     Some(all)
+}
+
+/// The policies that can apply to a `decide` of each kind of step.
+fn by_step(set: &PolicySet) -> BTreeMap<&'static str, PolicySet> {
+    let mut out: BTreeMap<&'static str, PolicySet> =
+        STEP_KINDS.iter().map(|k| (*k, PolicySet::new())).collect();
+    for p in set.policies() {
+        let Ok(json) = p.to_json() else {
+            // Unreadable: keep it everywhere.
+            for s in out.values_mut() {
+                let _ = s.add(p.clone());
+            }
+            continue;
+        };
+        if !may_act(&json["action"], "decide") {
+            continue;
+        }
+        let kinds = step_kinds(&json);
+        for (kind, s) in &mut out {
+            if kinds.as_ref().is_none_or(|k| k.contains(*kind)) {
+                let _ = s.add(p.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The step kinds a policy's `when` conditions allow, when they require
+/// `context.step` to be one of some literals; `None`: any.
+fn step_kinds(policy: &serde_json::Value) -> Option<BTreeSet<String>> {
+    policy["conditions"]
+        .as_array()?
+        .iter()
+        .filter(|c| c["kind"] == "when")
+        .filter_map(|c| step_literals(&c["body"]))
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+}
+
+fn step_literals(e: &serde_json::Value) -> Option<BTreeSet<String>> {
+    if let Some(and) = e.get("&&") {
+        return match (step_literals(&and["left"]), step_literals(&and["right"])) {
+            (Some(l), Some(r)) => Some(l.intersection(&r).cloned().collect()),
+            (l, r) => l.or(r),
+        };
+    }
+    if let Some(or) = e.get("||") {
+        let mut l = step_literals(&or["left"])?;
+        l.extend(step_literals(&or["right"])?);
+        return Some(l);
+    }
+    let eq = e.get("==")?;
+    let is_step = |v: &serde_json::Value| {
+        v["."]["left"].get("Var").and_then(|x| x.as_str()) == Some("context")
+            && v["."]["attr"] == "step"
+    };
+    let literal = if is_step(&eq["left"]) {
+        &eq["right"]
+    } else if is_step(&eq["right"]) {
+        &eq["left"]
+    } else {
+        return None;
+    };
+    Some(BTreeSet::from([literal["Value"].as_str()?.to_owned()]))
 }
 
 /// Whether a policy's action scope can include action `id`.
@@ -1177,6 +1261,45 @@ mod tests {
                 Source::Identity("ada".into())
             ])
         );
+    }
+
+    #[test]
+    fn a_step_is_judged_only_by_the_policies_that_can_apply_to_it() {
+        let a = Authority::compile(&PolicySource::shipped()).unwrap();
+        let ids = |kind: &str| -> Vec<String> {
+            let mut ids: Vec<String> = a.by_step[kind]
+                .policies()
+                .map(|p| p.id().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids("system_owner"),
+            ["escalated-to-security", "system-owner"]
+        );
+        assert_eq!(ids("security"), ["escalated-to-security", "group-member"]);
+        assert_eq!(
+            ids("manager"),
+            [
+                "escalated-to-next-manager",
+                "escalated-to-security",
+                "manager-of-beneficiary",
+                "owner-of-nhi",
+                "skip-level-manager",
+                "skip-level-nhi-owner"
+            ]
+        );
+        // A forbid without a step condition applies to every step.
+        let f = Authority::compile(&source(&[(
+            "f.cedar",
+            r#"forbid(principal, action, resource) when { principal.kind == "nhi" };
+               permit(principal, action == Writ::Action::"decide", resource)
+               when { context.step == "manager" || context.step == "group" };"#,
+        )]))
+        .unwrap();
+        assert_eq!(f.by_step["security"].policies().count(), 1);
+        assert_eq!(f.by_step["group"].policies().count(), 2);
     }
 
     #[test]
