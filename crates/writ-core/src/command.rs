@@ -1,66 +1,16 @@
 //! Commands: everything that can change Writ's state.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use crate::catalog::{Entitlement, System};
+use crate::breakglass::Finding;
 use crate::delegation::DelegationSpec;
-use crate::grant::{Drift, JobAction, Receipt};
-use crate::identity::Identity;
-use crate::ids::{CampaignId, DelegationId, GrantId, RequestId, TokenId};
-use crate::names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
+use crate::grants::{Drift, JobAction, Receipt};
 use crate::policy::ApprovalPolicy;
-use crate::request::{Decision, Finding, RequestKind};
-use crate::review::{CampaignSpec, Occurrence, ReviewDecision, ReviewNeeds, RubberStampRules};
-use crate::time::{DurationSpec, Timestamp};
-
-/// Who caused a change: an authenticated identity, or Writ itself (the scheduler,
-/// start-up, the offline bootstrap). Encoded as the identity's name or `system:<what>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Actor {
-    Identity(Name),
-    System(String),
-}
-
-impl Actor {
-    pub fn system(what: &str) -> Actor {
-        Actor::System(what.to_owned())
-    }
-
-    pub fn identity(&self) -> Option<&Name> {
-        match self {
-            Actor::Identity(n) => Some(n),
-            Actor::System(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for Actor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Actor::Identity(n) => f.write_str(n.as_str()),
-            Actor::System(w) => write!(f, "system:{w}"),
-        }
-    }
-}
-
-impl TryFrom<String> for Actor {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.strip_prefix("system:") {
-            Some(w) => Ok(Actor::System(Name::parse(w)?.to_string())),
-            None => Ok(Actor::Identity(Name::parse(&s)?)),
-        }
-    }
-}
-
-impl From<Actor> for String {
-    fn from(a: Actor) -> String {
-        a.to_string()
-    }
-}
+use crate::requests::{Decision, RequestKind};
+use crate::reviews::{CampaignSpec, Occurrence, ReviewDecision, ReviewNeeds, RubberStampRules};
+use crate::values::{
+    CampaignId, Comment, Constraints, DelegationId, DurationSpec, Entitlement, EntitlementRef,
+    GrantId, Identity, Justification, Name, Reason, RequestId, System, TicketRef, Timestamp,
+    TokenId,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {

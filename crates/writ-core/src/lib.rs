@@ -12,72 +12,73 @@
 //!
 //! The ledger's leaves are written by [`Recorded::seal`], which keeps personal data
 //! out of them so it can be erased later; see [`personal`].
+//!
+//! # Layout: arrows point down
+//!
+//! - `values` — the bottom layer, values with no rules: names, ids, time, the
+//!   canonical encoding, refusals, actors, identity and catalogue types.
+//! - one module per capability, each holding its types (`model`), how its events
+//!   change its aggregate (`apply`) and its commands' rules (`decide_*`, each taking
+//!   a [`Ctx`]): `requests` (and their steps), `grants` (and provisioning),
+//!   [`authority`] (Cedar), [`delegation`], `breakglass`, `deadlines`, `reviews`,
+//!   `organisation` (identities and the catalogue), `tokens`, and `policy` (the
+//!   approval policy and its activation).
+//! - `command` and `event`: the single vocabulary; the ledger's encoding lives
+//!   with [`Event`].
+//! - `ctx`: what a decision may look at, and the actor checks every capability
+//!   makes; it imports no capability's rules.
+//! - [`decide()`]: the dispatch, one call per command.
+//!
+//! `tests/layers.rs` checks that the file-level imports have no cycle and that the
+//! values import nothing above them.
 
 pub mod authority;
 mod breakglass;
-mod canonical;
-mod catalog;
-mod clock;
 mod command;
-mod cron;
+mod ctx;
 mod deadlines;
 mod decide;
 pub mod delegation;
-mod eligibility;
 mod event;
-mod grant;
-mod identity;
-mod ids;
-mod names;
-mod org;
-pub mod personal;
+mod grants;
+mod organisation;
 mod policy;
-mod refusal;
-mod request;
-mod review;
-mod time;
-mod token;
+mod requests;
+mod reviews;
+mod tokens;
+mod values;
 
 pub use authority::{Authority, PolicySource};
-pub use catalog::{Entitlement, EntitlementKind, RiskTier, System, SystemKind};
-pub use clock::{Clock, ManualClock};
-pub use command::{Actor, Command, Needs};
-pub use cron::Cron;
-pub use decide::{Ctx, Holding, PairState, decide};
+pub use breakglass::{Finding, IncidentReview};
+pub use command::{Command, Needs};
+pub use ctx::{Ctx, Holding, PairState};
+pub use decide::decide;
 pub use delegation::{Delegation, DelegationSpec};
-pub use eligibility::{
-    Candidate, Excluded, Rules, Standing, StepEligibility, eligibility, standing, step_eligibility,
-};
-pub use event::{
-    CURRENT_ENCODING, DecodeError, Event, LostAuthority, Opened, PLAIN_ENCODING, Recorded, Sealed,
-};
-pub use grant::{Drift, DriftKind, Grant, GrantStatus, JobAction, Receipt};
-pub use identity::{
-    EmploymentType, Human, Identity, IdentityKind, IdentityStatus, Nhi, NhiKind, Role,
-};
-pub use ids::{
-    CampaignId, DelegationId, GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id,
-};
-pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
-pub use org::Org;
+pub use event::personal;
+pub use event::{CURRENT_ENCODING, DecodeError, Event, Opened, PLAIN_ENCODING, Recorded, Sealed};
+pub use grants::{Drift, DriftKind, Grant, GrantStatus, JobAction, LostAuthority, Receipt};
+pub use organisation::Org;
 pub use personal::{ERASED, PERSONAL_FIELDS, Personal, PersonalField};
 pub use policy::{
-    ActivePolicy, ApprovalPolicy, BreakGlassPolicy, Deadlines, PolicyError, StepRole, TierRule,
+    ActivePolicy, ApprovalPolicy, BreakGlassPolicy, Deadlines, PolicyError, Rules, TierRule,
     ToxicRule,
 };
-pub use refusal::{Refusal, RefusalKind};
-pub use request::{
-    Decision, Finding, IncidentReview, Request, RequestKind, RequestStatus, SodException, Step,
-    StepAuthority, StepDecision, Submission, TIMED_OUT,
+pub use requests::{
+    Candidate, Decision, Excluded, Request, RequestKind, RequestStatus, SodException, Standing,
+    Step, StepAuthority, StepDecision, StepEligibility, StepRole, Submission, TIMED_OUT,
+    eligibility, standing, step_eligibility,
 };
-pub use review::{
+pub use reviews::{
     Assignee, Campaign, CampaignSpec, DeadlineAction, DecisionStat, ITEMS_PER_EVENT, ItemCtx,
     ItemOpened, ItemStatus, MAX_BULK, MicroReviewPolicy, Occurrence, ReviewCtx, ReviewDecision,
     ReviewItem, ReviewNeeds, ReviewSubject, ReviewerStrategy, RubberStampRules, Scope, SubjectKind,
     micro_review_applies, population_digest,
 };
-pub use time::{DurationSpec, Timestamp};
-pub use token::Token;
-
-/// Canonical bytes and their SHA-256, shared by the ledger encoding and digests.
-pub use canonical::{CanonicalError, canonical_bytes, sha256_hex};
+pub use tokens::Token;
+pub use values::{
+    Actor, CampaignId, CanonicalError, Clock, Comment, Constraints, Cron, DelegationId,
+    DurationSpec, EmploymentType, Entitlement, EntitlementKind, EntitlementRef, GrantId, Human,
+    IdGen, IdKind, Identity, IdentityKind, IdentityStatus, Justification, ManualClock, Name, Nhi,
+    NhiKind, Reason, Refusal, RefusalKind, RequestId, RiskTier, Role, SequentialIds, System,
+    SystemKind, TicketRef, Timestamp, TokenId, canonical_bytes, encode_id, sha256_hex,
+};

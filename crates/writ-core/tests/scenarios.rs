@@ -1446,7 +1446,29 @@ impl Runner {
     }
 }
 
-fn run_scenario(path: &Path) -> Result<usize, String> {
+/// What a scenario run leaves behind: how many steps it took and the digest of the
+/// ledger it wrote (see [`ledger_digest`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    steps: usize,
+    leaves: usize,
+    digest: String,
+}
+
+/// SHA-256 over every leaf and its personal document, each prefixed by its length:
+/// any change to one byte of the ledger a scenario writes changes it.
+fn ledger_digest(leaves: &[Leaf]) -> String {
+    let mut bytes = Vec::new();
+    for l in leaves {
+        for part in [&l.leaf, &l.personal] {
+            bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(part);
+        }
+    }
+    sha256_hex(&bytes)
+}
+
+fn run_scenario(path: &Path) -> Result<Outcome, String> {
     let text = fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     let sc: Scenario =
         serde_json::from_str(&text).map_err(|e| format!("not a valid scenario: {e}"))?;
@@ -1523,7 +1545,11 @@ fn run_scenario(path: &Path) -> Result<usize, String> {
             .all(|r| r.submission.justification.as_str() == ERASED),
         "an erased justification does not read as `{ERASED}`"
     );
-    Ok(sc.steps.len())
+    Ok(Outcome {
+        steps: sc.steps.len(),
+        leaves: run.world.leaves.len(),
+        digest: ledger_digest(&run.world.leaves),
+    })
 }
 
 fn scenario_files() -> Vec<PathBuf> {
@@ -1545,17 +1571,24 @@ fn scenarios() {
         "expected the scenario corpus, found {} files",
         files.len()
     );
+    let pins = Pins::load();
     let mut failures = Vec::new();
     let mut steps = 0;
+    let mut written = Vec::new();
     for path in &files {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match run_scenario(path) {
-            Ok(n) => {
-                steps += n;
-                println!("ok   {name} ({n} steps)");
+            Ok(out) => {
+                steps += out.steps;
+                println!("ok   {name} ({} steps, {} leaves)", out.steps, out.leaves);
+                let line = format!("{name} {} {}", out.leaves, out.digest);
+                if let Err(e) = pins.check(&name, &line) {
+                    failures.push(format!("{name}: {e}"));
+                }
+                written.push(line);
             }
             Err(e) => {
                 println!("FAIL {name}: {e}");
@@ -1570,7 +1603,80 @@ fn scenarios() {
         files.len(),
         failures.join("\n\n")
     );
+    pins.finish(&written);
     println!("{} scenarios, {steps} steps", files.len());
+}
+
+/// The ledger bytes each scenario writes, pinned in `tests/scenarios/ledger.pins`
+/// (`file leaves digest` per line): a change of layout or of code that is meant to
+/// change no behaviour must leave every leaf byte for byte the same. A deliberate
+/// change of the encoding rewrites the file with `WRIT_UPDATE_PINS=1` and says why
+/// in its commit.
+struct Pins {
+    path: PathBuf,
+    lines: BTreeMap<String, String>,
+    update: bool,
+}
+
+impl Pins {
+    fn load() -> Pins {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/ledger.pins");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let lines = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| Some((l.split(' ').next()?.to_owned(), l.to_owned())))
+            .collect();
+        Pins {
+            path,
+            lines,
+            update: std::env::var_os("WRIT_UPDATE_PINS").is_some(),
+        }
+    }
+
+    fn check(&self, name: &str, line: &str) -> Result<(), String> {
+        if self.update {
+            return Ok(());
+        }
+        match self.lines.get(name) {
+            Some(pinned) if pinned == line => Ok(()),
+            Some(pinned) => Err(format!(
+                "the ledger it writes changed: pinned `{pinned}`, now `{line}`"
+            )),
+            None => Err(format!(
+                "no pinned ledger digest in {} (run with WRIT_UPDATE_PINS=1 once)",
+                self.path.display()
+            )),
+        }
+    }
+
+    fn finish(&self, written: &[String]) {
+        if self.update {
+            let mut text = String::from(
+                "# The ledger each scenario writes: file, number of leaves, SHA-256 over every\n\
+                 # leaf and personal document (length-prefixed). Written by WRIT_UPDATE_PINS=1.\n",
+            );
+            for l in written {
+                text.push_str(l);
+                text.push('\n');
+            }
+            fs::write(&self.path, text).expect("the pins file is writable");
+        } else {
+            let stale: Vec<_> = self
+                .lines
+                .keys()
+                .filter(|k| {
+                    !written
+                        .iter()
+                        .any(|w| w.split(' ').next() == Some(k.as_str()))
+                })
+                .collect();
+            assert!(
+                stale.is_empty(),
+                "pins for scenarios that no longer exist: {stale:?}"
+            );
+        }
+    }
 }
 
 /// The runner must itself refuse a scenario that expects the wrong thing; otherwise
@@ -1603,7 +1709,7 @@ fn the_runner_catches_a_wrong_expectation() {
     });
     let good = dir.join("good.json");
     fs::write(&good, base.to_string()).unwrap();
-    assert_eq!(run_scenario(&good), Ok(2));
+    assert_eq!(run_scenario(&good).map(|o| o.steps), Ok(2));
 
     let wrong = |pointer: &str, value: Value| {
         let mut v = base.clone();

@@ -1,0 +1,140 @@
+//! The delegation commands: delegate, and end a delegation early.
+
+use crate::ctx::{Ctx, require_admin, writer};
+use crate::event::Event;
+use crate::values::{Actor, DelegationId, IdGen, Name, Reason, Refusal, Role};
+
+use super::model::{Delegation, DelegationSpec, MAX_WINDOW};
+
+pub(crate) fn decide_delegate(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    spec: &DelegationSpec,
+    ids: &mut dyn IdGen,
+) -> Result<Vec<Event>, Refusal> {
+    let me = writer(ctx, actor)?;
+    let delegator = spec.delegator.clone().unwrap_or_else(|| me.name.clone());
+    if delegator != me.name {
+        require_admin(ctx, actor).map_err(|_| {
+            Refusal::forbidden(
+                "not-your-authority",
+                format!(
+                    "`{}` may delegate only their own authority, not `{delegator}`'s",
+                    me.name
+                ),
+            )
+        })?;
+    }
+    let person = |name: &Name, what: &str| -> Result<(), Refusal> {
+        let i = ctx.org.identity(name).ok_or_else(|| {
+            Refusal::invalid("unknown-identity", format!("no identity named `{name}`"))
+        })?;
+        if !i.is_active() || !i.is_human() || i.has_role(Role::Auditor) {
+            return Err(Refusal::invalid(
+                "not-a-decider",
+                format!("the {what} `{name}` must be an active person who is not an auditor"),
+            ));
+        }
+        Ok(())
+    };
+    person(&delegator, "delegator")?;
+    person(&spec.delegate, "delegate")?;
+    if spec.delegate == delegator {
+        return Err(Refusal::invalid(
+            "self-delegation",
+            format!("`{delegator}` cannot delegate to themself"),
+        ));
+    }
+    let from = spec.from.unwrap_or(ctx.now).max(ctx.now);
+    if spec.until <= from {
+        return Err(Refusal::invalid(
+            "empty-window",
+            format!(
+                "a delegation ends after it starts and in the future; until {} is not after {}",
+                spec.until, from
+            ),
+        ));
+    }
+    if spec.until > from.plus(MAX_WINDOW) {
+        return Err(Refusal::invalid(
+            "window-too-long",
+            format!("a delegation lasts at most {MAX_WINDOW}"),
+        ));
+    }
+    for s in &spec.systems {
+        if ctx.org.system(s).is_none() {
+            return Err(Refusal::invalid(
+                "unknown-system",
+                format!("no system `{s}` in the catalogue"),
+            ));
+        }
+    }
+    let live = ctx
+        .org
+        .delegations
+        .values()
+        .filter(|d| d.overlaps(from, spec.until));
+    for d in live {
+        if d.delegate == delegator {
+            return Err(Refusal::conflict(
+                "delegation-chain",
+                format!(
+                    "`{delegator}` is a delegate of `{}` under `{}` until {}; a delegate cannot delegate further",
+                    d.delegator, d.id, d.until
+                ),
+            ));
+        }
+        if d.delegator == spec.delegate {
+            return Err(Refusal::conflict(
+                "delegation-chain",
+                format!(
+                    "`{}` delegates to `{}` under `{}` until {}; a delegation cannot feed another",
+                    spec.delegate, d.delegate, d.id, d.until
+                ),
+            ));
+        }
+    }
+    Ok(vec![Event::DelegationGranted {
+        delegation: Delegation {
+            id: DelegationId::generate(ids),
+            delegator,
+            delegate: spec.delegate.clone(),
+            from,
+            until: spec.until,
+            systems: spec.systems.clone(),
+            tiers: spec.tiers.clone(),
+            reason: spec.reason.clone(),
+            revoked_at: None,
+        },
+    }])
+}
+
+pub(crate) fn decide_revoke(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &DelegationId,
+    reason: &Option<Reason>,
+) -> Result<Vec<Event>, Refusal> {
+    let me = writer(ctx, actor)?;
+    let d =
+        ctx.org.delegations.get(id).ok_or_else(|| {
+            Refusal::not_found("unknown-delegation", format!("no delegation `{id}`"))
+        })?;
+    if d.delegator != me.name && !me.has_role(Role::Admin) {
+        return Err(Refusal::forbidden(
+            "not-your-delegation",
+            format!("only `{}` or an admin may revoke `{id}`", d.delegator),
+        ));
+    }
+    if d.revoked_at.is_some() || d.until <= ctx.now {
+        return Err(Refusal::conflict(
+            "delegation-ended",
+            format!("delegation `{id}` has already ended"),
+        ));
+    }
+    Ok(vec![Event::DelegationRevoked {
+        delegation: id.clone(),
+        revoked_at: ctx.now,
+        reason: reason.clone(),
+    }])
+}
