@@ -7,7 +7,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod audit;
 mod cli;
 mod output;
-mod review;
 mod serve;
 
 use std::process::ExitCode;

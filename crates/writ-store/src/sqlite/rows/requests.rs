@@ -1,0 +1,190 @@
+//! Requests and their steps.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use writ_core::{
+    Comment, Decision, EntitlementRef, GrantId, Name, Reason, Request, RequestId, RequestStatus,
+    Step, StepDecision, StepRole, Submission, Timestamp,
+};
+
+use super::incidents::load_incident_review;
+use super::{DbError, DbResult, corrupt, json, to_json};
+
+pub fn load_request(conn: &Connection, id: &str) -> DbResult<Option<Request>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT submission, digest, status, closed_at, grant_id, cancel_reason FROM requests WHERE id = ?1",
+        )?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((submission, digest, status, closed_at, grant, cancel_reason)) = row else {
+        return Ok(None);
+    };
+    let what = format!("request `{id}`");
+    let submission: Submission = json(&what, &submission)?;
+    let mut steps = Vec::with_capacity(submission.steps.len());
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, role, approver, decision, comment, basis, policy_version, decided_at,
+                authority, escalated, reminded
+         FROM request_steps WHERE request_id = ?1 ORDER BY idx",
+    )?;
+    let mut rows = stmt.query(params![id])?;
+    while let Some(r) = rows.next()? {
+        let role: String = r.get(1)?;
+        let approver: Option<String> = r.get(2)?;
+        let decision = match approver {
+            None => None,
+            Some(approver) => {
+                let d: String = r.get::<_, Option<String>>(3)?.unwrap_or_default();
+                Some(StepDecision {
+                    approver: Name::parse(&approver).map_err(|e| corrupt(&what, e))?,
+                    decision: match d.as_str() {
+                        "approve" => Decision::Approve,
+                        "deny" => Decision::Deny,
+                        other => return Err(corrupt(&what, format!("decision `{other}`"))),
+                    },
+                    comment: match r.get::<_, Option<String>>(4)? {
+                        Some(c) => Some(Comment::parse(&c).map_err(|e| corrupt(&what, e))?),
+                        None => None,
+                    },
+                    basis: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    policy_version: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    decided_at: Timestamp(r.get::<_, Option<i64>>(7)?.unwrap_or_default()),
+                    authority: match r.get::<_, Option<String>>(8)? {
+                        Some(a) => Some(json(&what, &a)?),
+                        None => None,
+                    },
+                })
+            }
+        };
+        steps.push(Step {
+            index: r.get(0)?,
+            role: StepRole::parse(&role).map_err(|e| corrupt(&what, e))?,
+            decision,
+            escalated: r.get(9)?,
+            reminded: r.get(10)?,
+        });
+    }
+    let incident_review = load_incident_review(conn, id)?;
+    Ok(Some(Request {
+        incident_review,
+        submission,
+        digest,
+        steps,
+        status: RequestStatus::parse(&status).map_err(|e| corrupt(&what, e))?,
+        closed_at: closed_at.map(Timestamp),
+        grant: match grant {
+            Some(g) => Some(GrantId::parse(&g).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
+        cancel_reason: match cancel_reason {
+            Some(c) => Some(Reason::parse(&c).map_err(|e| corrupt(&what, e))?),
+            None => None,
+        },
+    }))
+}
+
+/// Inserts a request as submitted, with its steps.
+pub fn insert_request(conn: &Connection, r: &Request) -> DbResult<()> {
+    let s = &r.submission;
+    conn.prepare_cached(
+        "INSERT INTO requests
+         (id, requester, beneficiary, entitlement, status, submitted_at, closed_at, grant_id, cancel_reason, digest, submission)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        s.id.as_str(),
+        s.requester.as_str(),
+        s.beneficiary.as_str(),
+        s.entitlement.to_string(),
+        r.status.as_str(),
+        s.submitted_at.millis(),
+        r.closed_at.map(Timestamp::millis),
+        r.grant.as_ref().map(GrantId::as_str),
+        r.cancel_reason.as_ref().map(Reason::as_str),
+        r.digest,
+        to_json(s)?,
+    ])?;
+    for step in &r.steps {
+        save_step(conn, r, step.index, true)?;
+    }
+    Ok(())
+}
+
+/// Writes the changing part of a request: status, closing time, grant, reason.
+pub fn update_request_status(conn: &Connection, r: &Request) -> DbResult<()> {
+    conn.prepare_cached(
+        "UPDATE requests SET status = ?2, closed_at = ?3, grant_id = ?4, cancel_reason = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        r.submission.id.as_str(),
+        r.status.as_str(),
+        r.closed_at.map(Timestamp::millis),
+        r.grant.as_ref().map(GrantId::as_str),
+        r.cancel_reason.as_ref().map(Reason::as_str),
+    ])?;
+    Ok(())
+}
+
+/// Writes one step of a request (`insert` for a new request, else an update).
+pub fn save_step(conn: &Connection, r: &Request, index: u32, insert: bool) -> DbResult<()> {
+    let Some(step) = r.steps.iter().find(|s| s.index == index) else {
+        return Err(DbError::Corrupt(format!(
+            "request `{}` has no step {index}",
+            r.id()
+        )));
+    };
+    let d = step.decision.as_ref();
+    let sql = if insert {
+        "INSERT INTO request_steps
+         (request_id, idx, role, approver, decision, comment, basis, policy_version, decided_at,
+          authority, escalated, reminded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    } else {
+        "UPDATE request_steps SET role = ?3, approver = ?4, decision = ?5, comment = ?6, basis = ?7,
+         policy_version = ?8, decided_at = ?9, authority = ?10, escalated = ?11, reminded = ?12
+         WHERE request_id = ?1 AND idx = ?2"
+    };
+    let authority = match d.and_then(|d| d.authority.as_ref()) {
+        Some(a) => Some(to_json(a)?),
+        None => None,
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        r.submission.id.as_str(),
+        step.index,
+        step.role.to_string(),
+        d.map(|d| d.approver.as_str()),
+        d.map(|d| d.decision.as_str()),
+        d.and_then(|d| d.comment.as_ref().map(Comment::as_str)),
+        d.map(|d| d.basis.as_str()),
+        d.map(|d| d.policy_version.as_str()),
+        d.map(|d| d.decided_at.millis()),
+        authority,
+        step.escalated,
+        step.reminded,
+    ])?;
+    Ok(())
+}
+
+pub fn open_request_for(
+    conn: &Connection,
+    beneficiary: &Name,
+    entitlement: &EntitlementRef,
+) -> DbResult<Option<RequestId>> {
+    let id: Option<String> = conn
+        .prepare_cached(
+            "SELECT id FROM requests WHERE beneficiary = ?1 AND entitlement = ?2 AND status = 'pending' LIMIT 1",
+        )?
+        .query_row(params![beneficiary.as_str(), entitlement.to_string()], |r| r.get(0))
+        .optional()?;
+    id.map(|id| RequestId::parse(&id).map_err(|e| corrupt("request id", e)))
+        .transpose()
+}

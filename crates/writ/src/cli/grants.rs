@@ -1,0 +1,135 @@
+//! `writ grant`, `writ provisioning` and `writ reconcile`.
+
+use clap::Subcommand;
+use writ::client::GrantQuery;
+
+use crate::output;
+
+use super::Cli;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum GrantCmd {
+    /// List grants.
+    List {
+        #[arg(long)]
+        beneficiary: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one grant.
+    Show { id: String },
+    /// Set a new credential for an NHI's grant (first issue or rotation) and print the
+    /// secret once; only the NHI's owner may.
+    Credential { id: String },
+    /// Revoke an active grant.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ProvisioningCmd {
+    /// List jobs, newest first.
+    Jobs {
+        /// `queued`, `done` or `dead`.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        grant: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// NHI credentials past their rotation deadline, without expiry, and NHIs whose
+    /// owner left.
+    Credentials,
+    /// Send a dead-lettered job back to the worker.
+    Retry {
+        grant: String,
+        /// `provision` or `deprovision`.
+        #[arg(long, default_value = "provision")]
+        action: String,
+    },
+}
+
+pub(super) async fn run(cli: &Cli, cmd: &GrantCmd) -> anyhow::Result<()> {
+    let json = cli.json;
+    let client = cli.client()?;
+    match cmd {
+        GrantCmd::List {
+            beneficiary,
+            status,
+            limit,
+        } => {
+            let list = client
+                .grants(&GrantQuery {
+                    beneficiary: beneficiary.clone(),
+                    status: status.clone(),
+                    limit: Some(*limit),
+                })
+                .await?;
+            output::print(json, &list, || output::grants(&list.grants))?;
+        }
+        GrantCmd::Show { id } => {
+            let g = client.grant(id).await?;
+            output::print(json, &g, || output::grant(&g))?;
+        }
+        GrantCmd::Credential { id } => {
+            let c = client.issue_credential(id).await?;
+            output::print(json, &c, || output::issued_credential(&c))?;
+        }
+        GrantCmd::Revoke { id, reason } => {
+            let g = client.revoke_grant(id, reason).await?;
+            output::print(json, &g, || output::grant(&g))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn provisioning(cli: &Cli, cmd: &ProvisioningCmd) -> anyhow::Result<()> {
+    let json = cli.json;
+    let client = cli.client()?;
+    match cmd {
+        ProvisioningCmd::Jobs {
+            state,
+            grant,
+            limit,
+        } => {
+            let list = client
+                .jobs(state.as_deref(), grant.as_deref(), *limit)
+                .await?;
+            output::print(json, &list, || output::jobs(&list.jobs))?;
+        }
+        ProvisioningCmd::Credentials => {
+            let r = client.credential_report().await?;
+            output::print(json, &r, || output::credential_report(&r))?;
+        }
+        ProvisioningCmd::Retry { grant, action } => {
+            let g = client.retry_provisioning(grant, action).await?;
+            output::print(json, &g, || output::grant(&g))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn reconcile(
+    cli: &Cli,
+    system: Option<&str>,
+    explain: bool,
+) -> anyhow::Result<()> {
+    let json = cli.json;
+    let reports = cli.client()?.reconcile(system).await?;
+    output::print(json, &reports, || {
+        output::reconcile(&reports.reports, explain)
+    })?;
+    let unexplained: usize = reports.reports.iter().map(|r| r.unexplained).sum();
+    let missing: usize = reports.reports.iter().map(|r| r.missing).sum();
+    if unexplained + missing > 0 {
+        // Findings are not an error of the command, but scripts want to know.
+        std::process::exit(3);
+    }
+    Ok(())
+}
