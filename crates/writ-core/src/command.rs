@@ -84,6 +84,13 @@ pub enum Command {
         grant: GrantId,
         action: JobAction,
     },
+    /// An admin closes a removal the worker could not make (dead-lettered, or waiting
+    /// for its next attempt), having removed the access by other means.
+    ResolveProvisioning {
+        grant: GrantId,
+        action: JobAction,
+        reason: Reason,
+    },
     /// Security closes the post-incident review of break-glass access.
     CloseIncidentReview {
         request: RequestId,
@@ -200,6 +207,7 @@ impl Command {
             | Command::ConfirmProvisioning { grant, .. }
             | Command::FailProvisioning { grant, .. }
             | Command::RetryProvisioning { grant, .. }
+            | Command::ResolveProvisioning { grant, .. }
             | Command::IssueCredential { grant, .. }
             | Command::NoteRotationDue { grant, .. }
             | Command::RevokeCredential { grant, .. } => Needs {
@@ -281,6 +289,7 @@ impl Command {
             Command::ConfirmProvisioning { .. } => "confirm_provisioning",
             Command::FailProvisioning { .. } => "fail_provisioning",
             Command::RetryProvisioning { .. } => "retry_provisioning",
+            Command::ResolveProvisioning { .. } => "resolve_provisioning",
             Command::RecheckAuthority { .. } => "recheck_authority",
             Command::Delegate { .. } => "delegate",
             Command::RunRequestDeadlines { .. } => "run_request_deadlines",

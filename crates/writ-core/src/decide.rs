@@ -78,6 +78,11 @@ pub fn decide(
         Command::RetryProvisioning { grant, action } => {
             grants::decide_retry(ctx, actor, grant, *action)
         }
+        Command::ResolveProvisioning {
+            grant,
+            action,
+            reason,
+        } => grants::decide_resolve(ctx, actor, grant, *action, reason),
         Command::RecheckAuthority { grant, request } => {
             grants::decide_recheck(ctx, actor, grant, request)
         }

@@ -37,7 +37,8 @@
 //! Commands (`do`): `submit`, `approve`, `deny`, `cancel`, `revoke`, `expire`,
 //! `upsert_identity`, `upsert_system`, `upsert_entitlement`, `activate_policy`,
 //! `issue_token`, `revoke_token`, and the provisioning worker's `confirm`, `fail`, and
-//! the admin's `retry` (`{"grant": "@1", "action": "provision"}`). Grants on systems
+//! the admin's `retry` (`{"grant": "@1", "action": "provision"}`) and `resolve`
+//! (`{"grant": "@1", "action": "deprovision", "reason": ".."}`). Grants on systems
 //! listed in `provisioned_systems` wait for a `confirm`. Requests are referred to as `$1`, `$2`, … in creation
 //! order, grants as `@1`, `@2`, …, tokens as `#1`, …; a literal id (`req_…`) is used
 //! as it is.
@@ -149,6 +150,13 @@ enum CommandSpec {
     Retry {
         grant: String,
         action: JobAction,
+    },
+    /// An admin closes a removal by hand: `{"grant": "@1", "action": "deprovision",
+    /// "reason": ".."}`.
+    Resolve {
+        grant: String,
+        action: JobAction,
+        reason: Reason,
     },
     /// The provisioning worker's check, just before provisioning, that every approver
     /// of the grant still has authority.
@@ -321,6 +329,10 @@ struct GrantCheck {
     /// The grant that replaced this one (`@n`).
     #[serde(default)]
     successor: Option<String>,
+    /// The job the worker would run now (`Grant::open_job`): `provision`,
+    /// `deprovision` or `none`.
+    #[serde(default)]
+    open_job: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -597,6 +609,7 @@ impl World {
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. }
+            | Event::ProvisioningResolved { grant, .. }
             | Event::AuthorityRechecked { grant, .. }
             | Event::CredentialIssued { grant, .. }
             | Event::CredentialRevoked { grant, .. }
@@ -907,6 +920,15 @@ impl World {
             CommandSpec::Retry { grant, action } => Command::RetryProvisioning {
                 grant: self.grant_ref(grant)?,
                 action: *action,
+            },
+            CommandSpec::Resolve {
+                grant,
+                action,
+                reason,
+            } => Command::ResolveProvisioning {
+                grant: self.grant_ref(grant)?,
+                action: *action,
+                reason: reason.clone(),
             },
             CommandSpec::Delegate(d) => Command::Delegate {
                 spec: writ_core::DelegationSpec {
@@ -1410,6 +1432,13 @@ impl Runner {
                     g.successor.as_ref() == Some(&n),
                     "grant {r} has successor {:?}, expected `{n}`",
                     g.successor
+                );
+            }
+            if let Some(job) = &want.open_job {
+                let open = g.open_job().map_or("none", JobAction::as_str);
+                ensure!(
+                    open == job,
+                    "grant {r} has open job `{open}`, expected `{job}`"
                 );
             }
         }

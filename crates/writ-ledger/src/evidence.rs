@@ -841,6 +841,21 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                     ),
                 )?;
             }
+            Event::ProvisioningResolved {
+                grant,
+                action,
+                reason,
+            } => {
+                in_target(
+                    &mut story,
+                    grant,
+                    format!(
+                        "at {at} {} closed the {} job by hand, the access having been removed by other means: {reason}",
+                        who(&r.actor),
+                        action.as_str()
+                    ),
+                )?;
+            }
             Event::ProvisioningRetried { grant, action } => {
                 in_target(
                     &mut story,

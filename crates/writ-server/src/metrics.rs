@@ -133,7 +133,7 @@ impl Metrics {
             "# HELP writ_provisioning_jobs Provisioning jobs by state (dead = given up, waiting for an admin's retry)."
         );
         let _ = writeln!(out, "# TYPE writ_provisioning_jobs gauge");
-        for state in ["queued", "done", "dead"] {
+        for state in ["queued", "done", "dead", "superseded", "resolved"] {
             let n = stats
                 .jobs_by_state
                 .iter()

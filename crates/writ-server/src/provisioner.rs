@@ -68,6 +68,22 @@ impl Connectors {
     }
 }
 
+/// What the check before provisioning came to.
+enum Recheck {
+    /// Every approver still has authority: provision.
+    Holds,
+    /// An approver lost authority: the grant is held (recorded), nothing to do.
+    Held,
+    /// The core refused to judge the job (it no longer waits, say).
+    Refused(String),
+}
+
+/// Whether the core recorded what the worker reported.
+enum Reported {
+    Recorded,
+    Refused(String),
+}
+
 /// Errors from target systems go into the ledger and the API: bounded.
 const MAX_ERROR: usize = 1000;
 
@@ -133,26 +149,35 @@ impl Provisioner {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 break;
             };
-            if !self
-                .in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key.clone())
             {
-                continue;
+                // One job of a grant at a time: a removal that superseded an addition
+                // still in flight waits for that call to return, so the two never
+                // race in the target.
+                let mut in_flight = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if in_flight.iter().any(|(g, _)| g == &job.grant) {
+                    continue;
+                }
+                in_flight.insert(key.clone());
             }
             started += 1;
             let me = self.clone();
             tokio::spawn(async move {
-                me.run(job).await;
+                let recorded = me.run(job).await;
                 me.in_flight
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&key);
                 drop(permit);
                 // Keep the pipeline full: a finished job makes room for the next one
-                // now, not at the next poll.
-                me.wake.notify_one();
+                // now, not at the next poll. A job whose outcome could not be
+                // recorded waits for the poll instead, so a failing store is not
+                // hammered.
+                if recorded {
+                    me.wake.notify_one();
+                }
             });
         }
         Ok(started)
@@ -165,16 +190,25 @@ impl Provisioner {
             .len()
     }
 
-    /// Runs one job: the connector call, then the ledger entry that says what happened.
-    async fn run(&self, job: ProvisioningJob) {
+    /// Runs one job: the connector call, then the ledger entry (or, for a failure to
+    /// be retried, the bookkeeping) that says what happened. Every way out leaves the
+    /// job closed or waiting for a later attempt, never due again at once; returns
+    /// whether that outcome was recorded.
+    async fn run(&self, job: ProvisioningJob) -> bool {
         if job.action == JobAction::Provision {
             match self.authority_holds(&job).await {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(Recheck::Holds) => {}
+                Ok(Recheck::Held) => return true,
+                Ok(Recheck::Refused(why)) => {
+                    // The core would not judge the job (it no longer waits, say): a
+                    // failure like any other, retried with backoff, never a spin.
+                    self.metrics.attempt(job.system.as_str(), "refused");
+                    let error = format!("authority recheck refused: {why}");
+                    return self.failed(&job, error, true).await;
+                }
                 Err(e) => {
-                    // The job stays queued; the next pass checks again.
                     tracing::error!(grant = %job.grant, error = %e, "could not recheck the approvers' authority");
-                    return;
+                    return false;
                 }
             }
         }
@@ -202,7 +236,7 @@ impl Provisioner {
             ))),
         };
         let system = job.system.as_str();
-        let result = match outcome {
+        match outcome {
             Ok((kind, r)) => {
                 failpoint::hit("provision.after_connector");
                 let receipt = Receipt {
@@ -215,49 +249,96 @@ impl Provisioner {
                 tracing::info!(grant = %job.grant, action = job.action.as_str(), system,
                     change = %receipt.change, "target confirmed");
                 self.metrics.attempt(system, "confirmed");
-                self.report(Command::ConfirmProvisioning {
+                let confirm = Command::ConfirmProvisioning {
                     grant: job.grant.clone(),
                     action: job.action,
                     receipt,
-                })
+                };
+                match self.report(confirm).await {
+                    Ok(Reported::Recorded) => true,
+                    // The grant moved on meanwhile; the call is idempotent, so the
+                    // job is simply tried again later, by then superseded or done.
+                    Ok(Reported::Refused(why)) => {
+                        self.failed(&job, format!("confirmation refused: {why}"), true)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::error!(grant = %job.grant, error = %e, "could not record a provisioning outcome");
+                        false
+                    }
+                }
+            }
+            Err(e) => {
+                let error = bounded(&e.to_string());
+                self.failed(&job, error, e.is_transient()).await
+            }
+        }
+    }
+
+    /// A failed attempt: retried later with backoff while attempts remain and the
+    /// error may pass, else dead-lettered. A dead letter the core refuses (the job is
+    /// no longer open) still waits the longest backoff before it is looked at again.
+    async fn failed(&self, job: &ProvisioningJob, error: String, transient: bool) -> bool {
+        let system = job.system.as_str();
+        let attempts = job.attempts + 1;
+        if transient && attempts < self.config.max_attempts {
+            let delay = self.backoff(attempts);
+            tracing::warn!(grant = %job.grant, action = job.action.as_str(), system,
+                attempts, retry_in_ms = delay.as_millis() as u64, error = %error,
+                "provisioning attempt failed; will retry");
+            self.metrics.attempt(system, "retry");
+            return self.wait(job, attempts, delay, error).await;
+        }
+        tracing::error!(grant = %job.grant, action = job.action.as_str(), system,
+            attempts, error = %error, "provisioning job dead-lettered");
+        self.metrics.attempt(system, "dead");
+        let fail = Command::FailProvisioning {
+            grant: job.grant.clone(),
+            action: job.action,
+            attempts,
+            error: error.clone(),
+        };
+        match self.report(fail).await {
+            Ok(Reported::Recorded) => true,
+            Ok(Reported::Refused(why)) => {
+                let delay = Duration::from_millis(self.config.backoff_max_ms);
+                self.wait(
+                    job,
+                    attempts,
+                    delay,
+                    format!("{error}; dead letter refused: {why}"),
+                )
                 .await
             }
             Err(e) => {
-                let attempts = job.attempts + 1;
-                let error = bounded(&e.to_string());
-                if e.is_transient() && attempts < self.config.max_attempts {
-                    let delay = self.backoff(attempts);
-                    tracing::warn!(grant = %job.grant, action = job.action.as_str(), system,
-                        attempts, retry_in_ms = delay.as_millis() as u64, error = %error,
-                        "connector call failed; will retry");
-                    self.metrics.attempt(system, "retry");
-                    let next_at = Timestamp(self.clock.now().millis() + delay.as_millis() as i64);
-                    self.store
-                        .record_attempt(JobAttempt {
-                            grant: job.grant.clone(),
-                            action: job.action,
-                            attempts,
-                            next_at,
-                            error,
-                        })
-                        .await
-                } else {
-                    tracing::error!(grant = %job.grant, action = job.action.as_str(), system,
-                        attempts, error = %error, "provisioning job dead-lettered");
-                    self.metrics.attempt(system, "dead");
-                    self.report(Command::FailProvisioning {
-                        grant: job.grant.clone(),
-                        action: job.action,
-                        attempts,
-                        error,
-                    })
-                    .await
-                }
+                tracing::error!(grant = %job.grant, error = %e, "could not record a provisioning outcome");
+                false
             }
+        }
+    }
+
+    /// Records that `job` waits `delay` before its next attempt.
+    async fn wait(
+        &self,
+        job: &ProvisioningJob,
+        attempts: u32,
+        delay: Duration,
+        error: String,
+    ) -> bool {
+        let next_at = Timestamp(self.clock.now().millis() + delay.as_millis() as i64);
+        let attempt = JobAttempt {
+            grant: job.grant.clone(),
+            action: job.action,
+            attempts,
+            next_at,
+            error: bounded(&error),
         };
-        if let Err(e) = result {
-            // The job stays queued; the next pass runs it again.
-            tracing::error!(grant = %job.grant, error = %e, "could not record a provisioning outcome");
+        match self.store.record_attempt(attempt).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(grant = %job.grant, error = %e, "could not record a provisioning attempt");
+                false
+            }
         }
     }
 
@@ -323,12 +404,11 @@ impl Provisioner {
         Ok(disabled)
     }
 
-    /// Judges the grant's approvers again just before provisioning. `false`: the grant
-    /// is held (recorded, with who lost authority and why) or no longer waits for
-    /// provisioning; the connector is not called.
-    async fn authority_holds(&self, job: &ProvisioningJob) -> Result<bool, StoreError> {
+    /// Judges the grant's approvers again just before provisioning; the connector is
+    /// called only when their authority holds.
+    async fn authority_holds(&self, job: &ProvisioningJob) -> Result<Recheck, StoreError> {
         let Some(grant) = self.store.grant(&job.grant).await? else {
-            return Ok(false);
+            return Ok(Recheck::Refused(format!("no grant `{}`", job.grant)));
         };
         let command = Command::RecheckAuthority {
             grant: job.grant.clone(),
@@ -346,29 +426,29 @@ impl Provisioner {
                 if held {
                     tracing::warn!(grant = %job.grant, "grant held: an approver lost authority before provisioning");
                     self.metrics.attempt(job.system.as_str(), "held");
+                    return Ok(Recheck::Held);
                 }
-                Ok(!held)
+                Ok(Recheck::Holds)
             }
-            Ok(_) => Ok(false),
+            Ok(_) => Ok(Recheck::Refused("the recheck was not recorded".into())),
             Err(ExecError::Refused(r)) => {
                 tracing::warn!(grant = %job.grant, reason = %r, "authority recheck refused; not provisioning");
-                Ok(false)
+                Ok(Recheck::Refused(r.to_string()))
             }
             Err(ExecError::Store(e)) => Err(e),
         }
     }
 
-    async fn report(&self, command: Command) -> Result<(), StoreError> {
+    async fn report(&self, command: Command) -> Result<Reported, StoreError> {
         match self
             .store
             .execute(Envelope::new(Actor::system("provisioner"), command))
             .await
         {
-            Ok(_) => Ok(()),
-            // The grant moved on meanwhile (another instance confirmed it): nothing to do.
+            Ok(_) => Ok(Reported::Recorded),
             Err(ExecError::Refused(r)) => {
                 tracing::warn!(reason = %r, "provisioning outcome refused");
-                Ok(())
+                Ok(Reported::Refused(r.to_string()))
             }
             Err(ExecError::Store(e)) => Err(e),
         }

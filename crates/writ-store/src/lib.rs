@@ -166,6 +166,11 @@ pub enum JobState {
     Done,
     /// Given up: a permanent error or every attempt spent; waits for an admin's retry.
     Dead,
+    /// Never run: the grant ended (or was renewed) before its access was added, so
+    /// only its removal runs.
+    Superseded,
+    /// A removal an admin made by other means and closed by hand, with a reason.
+    Resolved,
 }
 
 impl JobState {
@@ -174,6 +179,8 @@ impl JobState {
             JobState::Queued => "queued",
             JobState::Done => "done",
             JobState::Dead => "dead",
+            JobState::Superseded => "superseded",
+            JobState::Resolved => "resolved",
         }
     }
 
@@ -182,8 +189,10 @@ impl JobState {
             "queued" => Ok(JobState::Queued),
             "done" => Ok(JobState::Done),
             "dead" => Ok(JobState::Dead),
+            "superseded" => Ok(JobState::Superseded),
+            "resolved" => Ok(JobState::Resolved),
             other => Err(format!(
-                "`{other}` is not a job state: use queued, done or dead"
+                "`{other}` is not a job state: use queued, done, dead, superseded or resolved"
             )),
         }
     }

@@ -910,3 +910,73 @@ async fn verify_beside_a_live_writer_sees_one_snapshot() {
     assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
     b.store.shutdown();
 }
+
+/// A database that an earlier build left with an addition stuck behind its ended
+/// grant — the job still queued (so the worker kept asking about it), the grant still
+/// showing the addition's dead letter — is mended when a build with migration 6 opens
+/// it: the addition is superseded and the removal is the one job due, exactly as a
+/// replay of the same ledger now gives.
+#[tokio::test]
+async fn migration_6_supersedes_an_addition_stuck_behind_an_ended_grant() {
+    let b = open_sqlite();
+    seed(b.store.as_ref()).await;
+    b.store
+        .set_provisioned_systems([n("wiki")].into_iter().collect())
+        .await
+        .unwrap();
+    let r = request_id(
+        &exec(
+            b.store.as_ref(),
+            by("alice", submit("alice", LOW, DurationSpec::hours(8))),
+        )
+        .await,
+    );
+    let g = grant_id(&exec(b.store.as_ref(), by(MANAGER, approve(&r, None))).await);
+    let fail = writ_core::Command::FailProvisioning {
+        grant: g.clone(),
+        action: writ_core::JobAction::Provision,
+        attempts: 8,
+        error: "connection refused".into(),
+    };
+    exec(
+        b.store.as_ref(),
+        writ_store::Envelope::new(Actor::system("provisioner"), fail),
+    )
+    .await;
+    exec(b.store.as_ref(), by(MANAGER, revoke(&g))).await;
+    let events = last_seq(b.store.as_ref()).await;
+    b.store.shutdown();
+
+    // What the earlier build's projection held, on its schema version.
+    let conn = raw(&b.path);
+    conn.execute_batch(
+        "UPDATE jobs SET state = 'queued', finished_seq = NULL WHERE action = 'provision';
+         UPDATE grants SET failed = 'provision';
+         INSERT INTO job_attempts (grant_id, action, attempts, next_at, last_error)
+             SELECT grant_id, action, 3, 0, 'authority recheck refused' FROM jobs WHERE action = 'provision';
+         PRAGMA user_version = 5;",
+    )
+    .unwrap();
+    drop(conn);
+    assert!(
+        matches!(
+            check_projections(&b.path).unwrap(),
+            ProjectionCheck::Diverges { .. }
+        ),
+        "the stuck rows are what a replay no longer gives"
+    );
+
+    let store = reopen_sqlite(&b.path, b.clock.clone(), "m");
+    let due = store
+        .due_jobs(writ_core::Clock::now(b.clock.as_ref()), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|j| j.action).collect::<Vec<_>>(),
+        [writ_core::JobAction::Deprovision]
+    );
+    let grant = store.grant(&g).await.unwrap().unwrap();
+    assert_eq!((grant.status, grant.failed), (GrantStatus::Revoking, None));
+    store.shutdown();
+    expect_match(&b.path, events);
+}

@@ -1481,19 +1481,42 @@ pub async fn provisioning_outbox(store: &dyn Store, clock: &ManualClock) {
         (1, Some("connection refused"))
     );
 
-    // Revoked before the target confirmed: the removal queues behind the addition.
-    exec(store, by(MANAGER, revoke(&g))).await;
+    // Revoked before the target confirmed: the addition is superseded and never runs;
+    // the removal is due at once, whether or not the addition reached the target.
+    let revoked = exec(store, by(MANAGER, revoke(&g))).await;
     assert_eq!(
         store.grant(&g).await.unwrap().unwrap().status,
         GrantStatus::Revoking
     );
     let due = store.due_jobs(later, 10).await.unwrap();
     assert_eq!(
-        due.len(),
-        1,
-        "one job per account and entitlement at a time: {due:?}"
+        due.iter().map(|j| j.action).collect::<Vec<_>>(),
+        [JobAction::Deprovision],
+        "only the removal is due: {due:?}"
     );
-    assert_eq!(due[0].action, JobAction::Provision);
+    let provision = |jobs: Vec<writ_store::ProvisioningJob>| {
+        jobs.into_iter()
+            .find(|j| j.action == JobAction::Provision)
+            .unwrap()
+    };
+    let superseded = provision(
+        store
+            .jobs(JobFilter {
+                grant: Some(g.clone()),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (
+            superseded.state,
+            superseded.finished_seq,
+            superseded.attempts
+        ),
+        (JobState::Superseded, Some(revoked[0].seq), 0),
+        "closed by the revocation; its bookkeeping is gone"
+    );
 
     let confirm = |action| Command::ConfirmProvisioning {
         grant: g.clone(),
@@ -1508,6 +1531,8 @@ pub async fn provisioning_outbox(store: &dyn Store, clock: &ManualClock) {
     };
     let refused = refuse(store, by("ada", confirm(JobAction::Provision))).await;
     assert_eq!(refused.code, "provisioner-only");
+    // A call that was already in flight when the revocation committed still reports:
+    // the target holds the access until the removal, due next, takes it away.
     let done = exec(
         store,
         Envelope::new(Actor::system("provisioner"), confirm(JobAction::Provision)),

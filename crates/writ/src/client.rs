@@ -9,7 +9,7 @@ use writ_server::wire::{
     AuditPage, CancelBody, ConsistencyProof, CredentialReport, DecisionBody, EntitlementBody,
     EntitlementList, GrantList, GrantView, IdentityBody, IdentityList, InclusionProof,
     IssuedCredential, IssuedToken, JobList, LedgerEntry, Me, NewRequest, NewToken, RequestList,
-    RequestView, RetryBody, RevokeBody, SystemBody, SystemList, TokenList, TokenView,
+    RequestView, ResolveBody, RetryBody, RevokeBody, SystemBody, SystemList, TokenList, TokenView,
 };
 use writ_server::wire::{
     CampaignList, CampaignView, ItemList, NewCampaign, RereviewBody, ReviewDecisionBody,
@@ -436,6 +436,26 @@ impl Client {
     }
 
     /// Sends a dead-lettered job (`provision` or `deprovision`) back to the worker.
+    /// Closes a removal by hand (admins), after removing the access by other means.
+    pub async fn resolve_provisioning(
+        &self,
+        id: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<GrantView, ClientError> {
+        let body = ResolveBody {
+            action: action.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            &format!("/api/v1/grants/{}/provisioning/resolve", seg(id)),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
     pub async fn retry_provisioning(
         &self,
         id: &str,

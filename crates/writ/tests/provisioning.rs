@@ -268,6 +268,163 @@ async fn a_directory_that_is_down_for_a_while_is_retried_and_everything_converge
     app.stop().await;
 }
 
+/// The count of the worker's attempts with `outcome`, read off `/metrics`.
+fn attempts(metrics: &str, outcome: &str) -> u64 {
+    let key =
+        format!("writ_provisioning_attempts_total{{system=\"corp-ldap\",outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// A grant revoked while its addition is still being retried (the directory is down)
+/// ends revoked once the directory is back: the addition never runs, the removal
+/// does, every job closes, and the worker waits with backoff meanwhile instead of
+/// asking about the superseded addition thousands of times a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_revoked_while_its_addition_is_retried_ends_without_the_member_and_every_job_closes()
+ {
+    let mut ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let mut config = ldap_config(&ldap, secrets.path(), "");
+    config.provisioning.max_attempts = 50;
+    let app = TestApp::spawn_with(config, false).await;
+    ldap.stop();
+
+    let (_, grant) = app.vpn_grant("alice", "1d").await;
+    wait_for(&app, &grant, |g| {
+        g.jobs.first().is_some_and(|j| j.attempts >= 1)
+    })
+    .await;
+    app.as_("priya")
+        .revoke_grant(&grant, "plans changed")
+        .await
+        .unwrap();
+    let g = wait_for(&app, &grant, |g| g.status == "revoking").await;
+    let states: Vec<(&str, &str)> = g
+        .jobs
+        .iter()
+        .map(|j| (j.action.as_str(), j.state.as_str()))
+        .collect();
+    assert!(
+        states.contains(&("provision", "superseded"))
+            && states.contains(&("deprovision", "queued")),
+        "{g:#?}"
+    );
+    // A second with the directory still down: the removal waits its turn like any
+    // failed attempt; nothing spins.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let m = metrics(&app).await;
+    assert!(
+        attempts(&m, "refused") + attempts(&m, "retry") < 20,
+        "the worker spins: {m}"
+    );
+
+    ldap.restart();
+    app.clock.advance(DurationSpec::hours(1));
+    let g = wait_for(&app, &grant, |g| g.status == "revoked").await;
+    assert!(
+        !ldap.members(VPN_GROUP).contains(&member("alice")),
+        "{:?}",
+        ldap.members(VPN_GROUP)
+    );
+    let mut states: Vec<(String, String)> = g
+        .jobs
+        .iter()
+        .map(|j| (j.action.clone(), j.state.clone()))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("deprovision".to_owned(), "done".to_owned()),
+            ("provision".to_owned(), "superseded".to_owned())
+        ]
+    );
+    let ada = app.as_("ada");
+    for state in ["queued", "dead"] {
+        let open = ada.jobs(Some(state), None, 10).await.unwrap();
+        assert!(open.jobs.is_empty(), "{state}: {open:#?}");
+    }
+    // Nothing is left to retry.
+    let err = ada
+        .retry_provisioning(&grant, "provision")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+    app.stop().await;
+}
+
+/// A removal that cannot succeed (the group is gone from the directory) is
+/// dead-lettered; an admin who removed the access by hand closes it with a reason,
+/// the grant ends, and the evidence bundle tells who did it and why. An addition is
+/// never resolved by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_resolves_a_dead_lettered_removal_by_hand_and_the_evidence_says_so() {
+    let (ldap, _secrets, app) = directory_app("").await;
+    let grant = active_vpn(&app, "1d").await;
+    // The group is deleted behind Writ's back: the removal fails for good.
+    ldap.modify_ldif(&format!("dn: {VPN_GROUP}\nchangetype: delete\n"));
+    app.as_("priya")
+        .revoke_grant(&grant, "moved to another team")
+        .await
+        .unwrap();
+    let g = wait_for(&app, &grant, |g| g.failed_job.is_some()).await;
+    assert_eq!(
+        (g.status.as_str(), g.failed_job.as_deref()),
+        ("revoking", Some("deprovision"))
+    );
+
+    let err = app
+        .as_("priya")
+        .resolve_provisioning(&grant, "deprovision", "gone with the group")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let ada = app.as_("ada");
+    let err = ada
+        .resolve_provisioning(&grant, "provision", "added by hand")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err}");
+    let g = ada
+        .resolve_provisioning(
+            &grant,
+            "deprovision",
+            "the vpn-users group was deleted in the directory console",
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.status, "revoked");
+    assert!(
+        g.jobs
+            .iter()
+            .any(|j| j.action == "deprovision" && j.state == "resolved"),
+        "{g:#?}"
+    );
+    let err = ada
+        .resolve_provisioning(&grant, "deprovision", "again")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+
+    let olivia = app.as_("olivia");
+    let key = olivia.ledger_key().await.unwrap();
+    let bundle: writ_ledger::evidence::Bundle =
+        serde_json::from_value(olivia.evidence(&grant).await.unwrap()).unwrap();
+    let story = writ_ledger::evidence::verify(&bundle, &key)
+        .unwrap()
+        .to_string();
+    assert!(
+        story.contains("ada closed the deprovision job by hand")
+            && story.contains("group was deleted in the directory console"),
+        "{story}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_cannot_succeed_is_dead_lettered_visibly_and_an_admin_retries_it() {
     let ldap = slapd::Slapd::start();

@@ -138,10 +138,20 @@ pub enum Event {
         attempts: u32,
         error: String,
     },
-    /// An admin sent a dead-lettered or held job back to the worker.
+    /// An admin sent a dead-lettered or held job back to the worker, or a job waiting
+    /// for its next attempt to run now.
     ProvisioningRetried {
         grant: GrantId,
         action: JobAction,
+    },
+    /// An admin closed a removal the worker could not make, having removed the access
+    /// in the target by other means: the grant ends as if the target had confirmed.
+    /// Only ever a removal, so no access is created on anyone's word.
+    ProvisioningResolved {
+        grant: GrantId,
+        action: JobAction,
+        /// Personal data: sealed in the ledger.
+        reason: Reason,
     },
     /// A reminder to the people who may decide a step before it escalates
     /// (a notification record).
@@ -326,6 +336,7 @@ impl Event {
             Event::GrantDeprovisioned { .. } => "grant_deprovisioned",
             Event::ProvisioningFailed { .. } => "provisioning_failed",
             Event::ProvisioningRetried { .. } => "provisioning_retried",
+            Event::ProvisioningResolved { .. } => "provisioning_resolved",
             Event::AuthorityRechecked { .. } => "authority_rechecked",
             Event::DelegationGranted { .. } => "delegation_granted",
             Event::ApprovalReminded { .. } => "approval_reminded",
@@ -381,6 +392,7 @@ impl Event {
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
             | Event::ProvisioningRetried { grant, .. }
+            | Event::ProvisioningResolved { grant, .. }
             | Event::AuthorityRechecked { grant, .. }
             | Event::CredentialIssued { grant, .. }
             | Event::CredentialRevoked { grant, .. }

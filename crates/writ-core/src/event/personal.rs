@@ -44,6 +44,7 @@
 //! | `step_decided` | `/event/comment` | free prose |
 //! | `request_cancelled` | `/event/reason` | free prose |
 //! | `grant_revoked` | `/event/reason` | free prose |
+//! | `provisioning_resolved` | `/event/reason` | free prose |
 //! | `review_decided` | `/event/reason` | free prose |
 //!
 //! Deliberately left in clear:
@@ -132,6 +133,7 @@ pub const PERSONAL_FIELDS: &[PersonalField] = &[
     field("step_decided", "/event/comment"),
     field("request_cancelled", "/event/reason"),
     field("grant_revoked", "/event/reason"),
+    field("provisioning_resolved", "/event/reason"),
     field("review_decided", "/event/reason"),
     field("delegation_granted", "/event/delegation/reason"),
     field("delegation_revoked", "/event/reason"),

@@ -2,7 +2,7 @@
 
 use crate::event::{Event, Recorded};
 
-use super::model::{DriftKind, Grant, GrantStatus};
+use super::model::{DriftKind, Grant, GrantStatus, JobAction};
 
 impl Grant {
     /// The grant as it stands right after `GrantCreated`, or `None` for other events.
@@ -89,7 +89,9 @@ impl Grant {
                 self.credential = None;
                 return;
             }
-            Event::GrantDeprovisioned { grant, .. } if grant == &self.id => {
+            Event::GrantDeprovisioned { grant, .. } | Event::ProvisioningResolved { grant, .. }
+                if grant == &self.id =>
+            {
                 self.deprovisioned_at = Some(recorded.at);
                 self.failed = None;
                 self.status = match self.status {
@@ -138,6 +140,15 @@ impl Grant {
             }
             _ => return,
         };
+        // An addition that never happened is superseded by the end of the grant: its
+        // failure and its hold no longer apply, and only the removal (which runs
+        // whether or not the addition reached the target) remains.
+        if self.provisioned_at.is_none() {
+            if self.failed == Some(JobAction::Provision) {
+                self.failed = None;
+            }
+            self.held = None;
+        }
         self.status = status;
         self.ended_at = Some(recorded.at);
         self.ended_by = Some(recorded.actor.to_string());

@@ -17,5 +17,5 @@ pub(crate) use credentials::{
 };
 pub(crate) use drift::decide_record_drift;
 pub(crate) use end::{decide_expire, decide_revoke};
-pub(crate) use provisioning::{decide_confirm, decide_fail, decide_retry};
+pub(crate) use provisioning::{decide_confirm, decide_fail, decide_resolve, decide_retry};
 pub(crate) use recheck::decide_recheck;

@@ -3,9 +3,9 @@
 
 use crate::ctx::{Ctx, require_admin};
 use crate::event::Event;
-use crate::values::{Actor, GrantId, Refusal};
+use crate::values::{Actor, GrantId, Reason, Refusal};
 
-use super::model::{Grant, JobAction, Receipt};
+use super::model::{Grant, GrantStatus, JobAction, Receipt};
 
 /// The grant a provisioning worker reports on: only Writ itself reports, and only on
 /// grants a connector provisions.
@@ -124,6 +124,8 @@ pub(crate) fn decide_fail(
     }])
 }
 
+/// An admin's way out of a job: a dead-lettered or held job goes back to the worker,
+/// and a job waiting for its next attempt (after transient failures) runs now.
 pub(crate) fn decide_retry(
     ctx: &Ctx<'_>,
     actor: &Actor,
@@ -135,12 +137,15 @@ pub(crate) fn decide_retry(
         .grant
         .ok_or_else(|| Refusal::not_found("unknown-grant", format!("no grant `{grant}`")))?;
     let held = g.held.is_some() && action == JobAction::Provision;
-    if g.failed != Some(action) && !held {
+    let open = g.open_job() == Some(action);
+    if g.failed != Some(action) && !held && !open {
         return Err(Refusal::conflict(
-            "job-not-failed",
+            "no-job-to-retry",
             format!(
-                "grant `{grant}` has no failed {} job to retry",
-                action.as_str()
+                "grant `{grant}` ({}) has no {} job to retry: {}",
+                g.status.as_str(),
+                action.as_str(),
+                no_job_because(g, action)
             ),
         ));
     }
@@ -148,4 +153,68 @@ pub(crate) fn decide_retry(
         grant: grant.clone(),
         action,
     }])
+}
+
+/// An admin closes a removal the worker could not make, after removing the access in
+/// the target by other means. Only a removal: an addition is retried, or the grant is
+/// revoked (which supersedes it), so no access ever rests on someone's word.
+pub(crate) fn decide_resolve(
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    grant: &GrantId,
+    action: JobAction,
+    reason: &Reason,
+) -> Result<Vec<Event>, Refusal> {
+    if !matches!(actor, Actor::Identity(_)) {
+        return Err(Refusal::forbidden(
+            "admin-only",
+            "only an admin, by name, resolves a job by hand",
+        ));
+    }
+    require_admin(ctx, actor)?;
+    let g = ctx
+        .grant
+        .ok_or_else(|| Refusal::not_found("unknown-grant", format!("no grant `{grant}`")))?;
+    if action != JobAction::Deprovision {
+        return Err(Refusal::invalid(
+            "only-removals-resolve",
+            "only a removal can be resolved by hand; retry an addition, or revoke the grant",
+        ));
+    }
+    let waiting = g.failed == Some(action) || g.open_job() == Some(action);
+    if !g.provision || !waiting {
+        return Err(Refusal::conflict(
+            "no-job-to-resolve",
+            format!(
+                "grant `{grant}` ({}) has no removal waiting: {}",
+                g.status.as_str(),
+                no_job_because(g, action)
+            ),
+        ));
+    }
+    let mut events = vec![Event::ProvisioningResolved {
+        grant: grant.clone(),
+        action,
+        reason: reason.clone(),
+    }];
+    if let Some(fingerprint) = &g.credential {
+        events.push(Event::CredentialRevoked {
+            grant: grant.clone(),
+            fingerprint: fingerprint.clone(),
+        });
+    }
+    Ok(events)
+}
+
+/// Why a grant has no `action` job an admin could act on, in words.
+fn no_job_because(g: &Grant, action: JobAction) -> &'static str {
+    match (action, g.status) {
+        _ if !g.provision => "its system has no connector",
+        (JobAction::Provision, GrantStatus::Active) => "the target already holds the access",
+        (JobAction::Provision, _) => "the grant has ended, so its access is not added",
+        (JobAction::Deprovision, GrantStatus::Pending | GrantStatus::Active) => {
+            "the grant has not ended"
+        }
+        (JobAction::Deprovision, _) => "the target already confirmed the removal",
+    }
 }

@@ -84,7 +84,7 @@ pub fn submission() -> Submission {
 }
 
 /// How many kinds of event there are; `every_event` holds each at least once.
-pub const EVENT_KINDS: usize = 41;
+pub const EVENT_KINDS: usize = 42;
 
 /// One event of every kind, with optional fields both set and unset.
 pub fn every_event() -> Vec<Event> {
@@ -233,6 +233,11 @@ pub fn every_event() -> Vec<Event> {
         Event::ProvisioningRetried {
             grant: grant.clone(),
             action: JobAction::Deprovision,
+        },
+        Event::ProvisioningResolved {
+            grant: grant.clone(),
+            action: JobAction::Deprovision,
+            reason: Reason::parse("removed by hand in the directory console").unwrap(),
         },
         Event::AuthorityRechecked {
             grant: grant.clone(),
@@ -504,6 +509,7 @@ pub fn every_event() -> Vec<Event> {
             Event::BreakGlassUsed { .. } => 38,
             Event::IncidentReviewEscalated { .. } => 39,
             Event::IncidentReviewClosed { .. } => 40,
+            Event::ProvisioningResolved { .. } => 41,
         })
         .collect();
     assert_eq!(covered.len(), EVENT_KINDS, "every event kind is exercised");

@@ -15,7 +15,9 @@ use super::{Params, json, perform};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Principal};
 use crate::problem::{ApiError, Problem};
-use crate::wire::{GrantList, GrantView, IssuedCredential, JobView, RetryBody, RevokeBody};
+use crate::wire::{
+    GrantList, GrantView, IssuedCredential, JobView, ResolveBody, RetryBody, RevokeBody,
+};
 
 fn grant_id(id: &str) -> Result<GrantId, ApiError> {
     GrantId::parse(id).map_err(|_| ApiError::not_found("unknown-grant", format!("no grant `{id}`")))
@@ -141,7 +143,8 @@ pub async fn revoke(
     .await
 }
 
-/// Send a dead-lettered provisioning job back to the worker (admins).
+/// Send a provisioning job back to the worker (admins): a dead-lettered or held job,
+/// or one waiting for its next attempt, which then runs now.
 #[utoipa::path(post, path = "/api/v1/grants/{id}/provisioning/retry", tag = "grants", request_body = RetryBody,
     params(("id" = String, Path, description = "Grant id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
@@ -162,6 +165,40 @@ pub async fn retry(
         Command::RetryProvisioning {
             grant: id.clone(),
             action,
+        },
+        idempotency,
+        StatusCode::OK,
+        |_| async { view(&state, &p, &id).await },
+    )
+    .await
+}
+
+/// Close a removal the worker could not make, after removing the access in the target
+/// by other means (admins). The grant ends as if the target had confirmed; the ledger
+/// records who did it and why.
+#[utoipa::path(post, path = "/api/v1/grants/{id}/provisioning/resolve", tag = "grants", request_body = ResolveBody,
+    params(("id" = String, Path, description = "Grant id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Acting(p): Acting,
+    Path(id): Path<String>,
+    JsonBody { body, idempotency }: JsonBody<ResolveBody>,
+) -> Result<Response, ApiError> {
+    let id = grant_id(&id)?;
+    let action = JobAction::parse(&body.action)
+        .map_err(|m| ApiError::invalid("invalid-field", format!("action: {m}")))?;
+    let reason = Reason::parse(&body.reason)
+        .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
+    perform(
+        &state,
+        &p,
+        Command::ResolveProvisioning {
+            grant: id.clone(),
+            action,
+            reason,
         },
         idempotency,
         StatusCode::OK,

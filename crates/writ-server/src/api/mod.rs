@@ -66,6 +66,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(grants::show))
         .routes(routes!(grants::revoke))
         .routes(routes!(grants::retry))
+        .routes(routes!(grants::resolve))
         .routes(routes!(provisioning::jobs))
         .routes(routes!(provisioning::reconcile))
         .routes(routes!(provisioning::credential_report))

@@ -212,6 +212,16 @@ pub struct RetryBody {
     pub action: String,
 }
 
+/// Closing a removal by hand: the access was removed in the target by other means.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// Only `deprovision`: no access is ever added on anyone's word.
+    pub action: String,
+    /// What was done in the target, and by whom.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GrantList {
     pub grants: Vec<GrantView>,

@@ -170,6 +170,9 @@ impl Projector {
             | Event::GrantRevoked { grant, .. }
             | Event::GrantExpired { grant } => {
                 let (before, g) = self.apply_to_grant(conn, rec, grant)?;
+                // An addition the end of the grant overtook (queued, retrying,
+                // dead-lettered or held) never runs: only the removal does.
+                rows::supersede_provision(conn, grant, rec.seq)?;
                 if let Some(job) = g.open_job().filter(|j| Some(*j) != before) {
                     rows::open_job(conn, &g, job, rec.seq)?;
                 }
@@ -177,11 +180,13 @@ impl Projector {
             Event::GrantProvisioned { grant, .. }
             | Event::GrantDeprovisioned { grant, .. }
             | Event::ProvisioningFailed { grant, .. }
-            | Event::ProvisioningRetried { grant, .. } => {
+            | Event::ProvisioningRetried { grant, .. }
+            | Event::ProvisioningResolved { grant, .. } => {
                 self.apply_to_grant(conn, rec, grant)?;
                 let (action, state, error) = match &rec.event {
                     Event::GrantProvisioned { .. } => (JobAction::Provision, "done", None),
                     Event::GrantDeprovisioned { .. } => (JobAction::Deprovision, "done", None),
+                    Event::ProvisioningResolved { action, .. } => (*action, "resolved", None),
                     Event::ProvisioningFailed { action, error, .. } => {
                         (*action, "dead", Some(error.as_str()))
                     }

@@ -344,6 +344,45 @@ const MIGRATIONS: &[&str] = &[
         body      TEXT NOT NULL
     );
     "#,
+    // 6: the job state machine closes every pair. An addition the grant's end (or
+    // renewal) overtook is `superseded` and never runs; a removal an admin closed by
+    // hand is `resolved`. Jobs left queued or dead behind an ended grant by earlier
+    // builds are superseded now, and the grants lose the failure and hold of an
+    // addition that no longer exists, exactly as a replay of their ledger now gives.
+    r#"
+    CREATE TABLE jobs_v6 (
+        grant_id     TEXT NOT NULL,
+        action       TEXT NOT NULL CHECK (action IN ('provision', 'deprovision')),
+        created_seq  INTEGER NOT NULL UNIQUE,
+        system       TEXT NOT NULL,
+        entitlement  TEXT NOT NULL,
+        beneficiary  TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        state        TEXT NOT NULL
+            CHECK (state IN ('queued', 'done', 'dead', 'superseded', 'resolved')),
+        finished_seq INTEGER,
+        error        TEXT,
+        PRIMARY KEY (grant_id, action)
+    ) WITHOUT ROWID;
+    INSERT INTO jobs_v6 SELECT grant_id, action, created_seq, system, entitlement,
+        beneficiary, target, state, finished_seq, error FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v6 RENAME TO jobs;
+    CREATE INDEX jobs_queue ON jobs(state, created_seq);
+    CREATE INDEX jobs_key ON jobs(entitlement, beneficiary, state, created_seq);
+
+    UPDATE jobs SET state = 'superseded', error = NULL,
+        finished_seq = (SELECT MIN(e.seq) FROM events e WHERE e.subject = 'grant:' || jobs.grant_id
+            AND e.kind IN ('grant_revoked', 'grant_expired', 'grant_renewed'))
+    WHERE action = 'provision' AND state IN ('queued', 'dead')
+      AND grant_id IN (SELECT id FROM grants
+                       WHERE status IN ('revoking', 'expiring', 'revoked', 'expired', 'renewed'));
+    DELETE FROM job_attempts WHERE action = 'provision' AND grant_id IN
+        (SELECT grant_id FROM jobs WHERE action = 'provision' AND state = 'superseded');
+    UPDATE grants SET failed = CASE WHEN failed = 'provision' THEN NULL ELSE failed END, held = NULL
+    WHERE provisioned_at IS NULL
+      AND status IN ('revoking', 'expiring', 'revoked', 'expired', 'renewed');
+    "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.

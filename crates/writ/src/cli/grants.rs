@@ -46,12 +46,21 @@ pub(super) enum ProvisioningCmd {
     /// NHI credentials past their rotation deadline, without expiry, and NHIs whose
     /// owner left.
     Credentials,
-    /// Send a dead-lettered job back to the worker.
+    /// Send a job back to the worker: a dead-lettered or held one, or one waiting for
+    /// its next attempt, which then runs now.
     Retry {
         grant: String,
         /// `provision` or `deprovision`.
         #[arg(long, default_value = "provision")]
         action: String,
+    },
+    /// Close a removal the worker could not make, after removing the access in the
+    /// target by other means; the ledger records who and why.
+    Resolve {
+        grant: String,
+        /// What was done in the target, and by whom.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -109,6 +118,12 @@ pub(super) async fn provisioning(cli: &Cli, cmd: &ProvisioningCmd) -> anyhow::Re
         }
         ProvisioningCmd::Retry { grant, action } => {
             let g = client.retry_provisioning(grant, action).await?;
+            output::print(json, &g, || output::grant(&g))?;
+        }
+        ProvisioningCmd::Resolve { grant, reason } => {
+            let g = client
+                .resolve_provisioning(grant, "deprovision", reason)
+                .await?;
             output::print(json, &g, || output::grant(&g))?;
         }
     }

@@ -139,7 +139,26 @@ pub fn open_job(conn: &Connection, g: &Grant, action: JobAction, seq: u64) -> Db
     Ok(())
 }
 
-/// Moves a job to `state` (`done`, `dead` or back to `queued`), recorded by event `seq`.
+/// Closes grant `grant`'s addition as `superseded` if it never completed (queued,
+/// retrying, dead-lettered or held), recorded by event `seq`; its bookkeeping goes.
+pub fn supersede_provision(conn: &Connection, grant: &GrantId, seq: u64) -> DbResult<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'superseded', finished_seq = ?2, error = NULL \
+             WHERE grant_id = ?1 AND action = 'provision' AND state IN ('queued', 'dead')",
+        )?
+        .execute(params![grant.as_str(), seq as i64])?;
+    if changed > 0 {
+        conn.prepare_cached(
+            "DELETE FROM job_attempts WHERE grant_id = ?1 AND action = 'provision'",
+        )?
+        .execute(params![grant.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Moves a job to `state` (`done`, `dead`, `resolved` or back to `queued`), recorded
+/// by event `seq`.
 pub fn close_job(
     conn: &Connection,
     grant: &GrantId,
