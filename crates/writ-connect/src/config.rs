@@ -9,6 +9,7 @@
 //! bind_password = { env = "WRIT_LDAP_PASSWORD" }   # or { file = "/run/secrets/ldap" }
 //! account_dn = "uid={account},ou=people,dc=example,dc=com"
 //! unexplained = "report"       # or "revoke": what reconciliation does with access no grant explains
+//! owns_group = false           # true: with "revoke", members that map to no Writ account go too
 //! rotation_days = 90           # credential rotation period for this system
 //! ```
 
@@ -63,6 +64,9 @@ pub struct SystemConfig {
     pub name: String,
     pub connector: ConnectorConfig,
     pub unexplained: Unexplained,
+    /// Writ owns every member of this system's groups: with `unexplained = "revoke"`,
+    /// members that map to no Writ account are removed too (otherwise only reported).
+    pub owns_group: bool,
     /// How often credentials this system issues are rotated.
     pub rotation_days: u32,
 }
@@ -210,6 +214,24 @@ impl SystemConfig {
                 ));
             }
         };
+        let owns_group = match table.remove("owns_group") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    name,
+                    "owns_group",
+                    format!("`{other}` is not true or false"),
+                ));
+            }
+        };
+        if owns_group && unexplained != Unexplained::Revoke {
+            return Err(ConfigError::new(
+                name,
+                "owns_group",
+                "only means something with unexplained = \"revoke\"",
+            ));
+        }
         let rotation_days = match table.remove("rotation_days") {
             None => 90,
             Some(toml::Value::Integer(d)) if (1..=3650).contains(&d) => d as u32,
@@ -239,6 +261,7 @@ impl SystemConfig {
             name: name.to_owned(),
             connector,
             unexplained,
+            owns_group,
             rotation_days,
         })
     }

@@ -319,38 +319,17 @@ impl Connector for LdapConnector {
     }
 
     async fn revoke(&self, assignment: &Assignment) -> Result<Receipt, ConnectorError> {
-        let group = assignment.target.as_str();
         let member = self.member_dn(&assignment.account);
-        let delete = Mod::Delete(MEMBER.to_owned(), HashSet::from([member.clone()]));
-        let mut result = self.modify(group, vec![delete.clone()]).await?;
-        let mut detail = format!("member removed from {group}");
-        if result.rc == OBJECT_CLASS_VIOLATION {
-            // The last member: groupOfNames needs one, so put the placeholder in its place
-            // in the same modify.
-            let placeholder = self.placeholder_for(group).to_owned();
-            let add = Mod::Add(MEMBER.to_owned(), HashSet::from([placeholder.clone()]));
-            result = self.modify(group, vec![add, delete.clone()]).await?;
-            if result.rc == ATTRIBUTE_OR_VALUE_EXISTS {
-                // The placeholder appeared meanwhile, so the member is no longer the last.
-                result = self.modify(group, vec![delete]).await?;
-            }
-            detail = format!("last member removed from {group} (placeholder {placeholder} kept)");
-        }
-        match result.rc {
-            SUCCESS => Ok(Self::receipt(Change::Removed, member, group, detail)),
-            NO_SUCH_ATTRIBUTE => Ok(Self::receipt(
-                Change::AlreadyAbsent,
-                member,
-                group,
-                format!("not a member of {group}"),
-            )),
-            _ => Err(self.failure(
-                "remove a member from",
-                group,
-                &assignment.entitlement,
-                &result,
-            )),
-        }
+        self.remove_dn(&assignment.target, member, &assignment.entitlement)
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        target: &str,
+        member_ref: &str,
+    ) -> Result<Receipt, ConnectorError> {
+        self.remove_dn(target, member_ref.to_owned(), target).await
     }
 
     async fn list(&self, targets: &[String]) -> Result<Vec<Membership>, ConnectorError> {
@@ -392,6 +371,41 @@ impl Connector for LdapConnector {
 }
 
 impl LdapConnector {
+    /// Removes `member` (a DN) from `group`, keeping the group valid when it was the
+    /// last member; idempotent.
+    async fn remove_dn(
+        &self,
+        group: &str,
+        member: String,
+        entitlement: &str,
+    ) -> Result<Receipt, ConnectorError> {
+        let delete = Mod::Delete(MEMBER.to_owned(), HashSet::from([member.clone()]));
+        let mut result = self.modify(group, vec![delete.clone()]).await?;
+        let mut detail = format!("member removed from {group}");
+        if result.rc == OBJECT_CLASS_VIOLATION {
+            // The last member: groupOfNames needs one, so put the placeholder in its place
+            // in the same modify.
+            let placeholder = self.placeholder_for(group).to_owned();
+            let add = Mod::Add(MEMBER.to_owned(), HashSet::from([placeholder.clone()]));
+            result = self.modify(group, vec![add, delete.clone()]).await?;
+            if result.rc == ATTRIBUTE_OR_VALUE_EXISTS {
+                // The placeholder appeared meanwhile, so the member is no longer the last.
+                result = self.modify(group, vec![delete]).await?;
+            }
+            detail = format!("last member removed from {group} (placeholder {placeholder} kept)");
+        }
+        match result.rc {
+            SUCCESS => Ok(Self::receipt(Change::Removed, member, group, detail)),
+            NO_SUCH_ATTRIBUTE => Ok(Self::receipt(
+                Change::AlreadyAbsent,
+                member,
+                group,
+                format!("not a member of {group}"),
+            )),
+            _ => Err(self.failure("remove a member from", group, entitlement, &result)),
+        }
+    }
+
     /// The error for an unexpected result code: a missing group and other refusals
     /// tied to this call are permanent; an overloaded or unavailable directory is
     /// transient.

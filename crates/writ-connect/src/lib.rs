@@ -150,6 +150,20 @@ pub trait Connector: Send + Sync + fmt::Debug {
         )))
     }
 
+    /// Remove a member that maps to no Writ account from `target`, by the reference
+    /// [`Connector::list`] gave for it (for systems that own their whole groups).
+    async fn remove_member(
+        &self,
+        target: &str,
+        member_ref: &str,
+    ) -> Result<Receipt, ConnectorError> {
+        let _ = member_ref;
+        Err(ConnectorError::Permanent(format!(
+            "{} connector removes only members that map to a Writ account (asked for {target})",
+            self.kind()
+        )))
+    }
+
     /// Every member of each of `targets` (external references), as the target sees it.
     async fn list(&self, targets: &[String]) -> Result<Vec<Membership>, ConnectorError>;
 }

@@ -48,7 +48,7 @@ mod reviews;
 mod tokens;
 mod values;
 
-pub use authority::{Authority, PolicySource};
+pub use authority::{Authority, PolicySource, Reach};
 pub use breakglass::{Finding, IncidentReview};
 pub use command::{Command, Needs};
 pub use ctx::{Ctx, Holding, PairState};

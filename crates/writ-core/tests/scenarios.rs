@@ -1014,6 +1014,46 @@ impl World {
     }
 
     /// Rules that must hold after every step, whatever the scenario says.
+    /// An approver's inbox is read through `Authority::reach` and then judged
+    /// exactly, so the reach must be a superset: everyone eligible now for an open
+    /// step of a pending request is reached by it.
+    fn check_reach(&self, now: Timestamp) -> Result<(), String> {
+        let rules = Rules {
+            policy: &self.policy,
+            authority: &self.authority,
+        };
+        for r in self
+            .requests
+            .iter()
+            .filter(|r| r.status == RequestStatus::Pending)
+        {
+            let s = &r.submission;
+            for e in writ_core::eligibility(&self.org, rules, r, now) {
+                for c in &e.eligible {
+                    let Some(reach) = self.authority.reach(&self.org, &self.policy, &c.identity)
+                    else {
+                        continue;
+                    };
+                    let hit = reach.requesters.contains(&s.requester)
+                        || reach.beneficiaries.contains(&s.beneficiary)
+                        || reach.entitlements.contains(&s.entitlement)
+                        || r.undecided_steps().any(|st| {
+                            reach.open_roles.contains(&st.role.to_string())
+                                || (reach.any_escalated && st.escalated)
+                        });
+                    ensure!(
+                        hit,
+                        "reach: `{}` may decide step {} of `{}`, but their reach misses it: {reach:?}",
+                        c.identity,
+                        e.index,
+                        r.id()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_invariants(&self) -> Result<(), String> {
         let mut pending = BTreeSet::new();
         for r in &self.requests {
@@ -1542,6 +1582,7 @@ fn run_scenario(path: &Path) -> Result<Outcome, String> {
         };
         run.step(step)
             .and_then(|()| run.world.check_invariants())
+            .and_then(|()| run.world.check_reach(run.clock.now()))
             .map_err(|e| format!("{label}, `{}`: {e}", step.actor))?;
     }
     let rebuilt = World::replay(&run.world.leaves, false)?;

@@ -157,6 +157,9 @@ pub struct DecisionFacts {
     pub on_behalf_of: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delegation: Option<String>,
+    /// The admin who recorded that delegation, when the delegator did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegation_recorded_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -421,6 +424,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         .as_ref()
                         .map(|o| (o.to_string(), a.delegation.as_ref().map(|d| d.to_string())))
                 });
+                let mut recorded_by = None;
                 if let Some((delegator, id)) = &on_behalf {
                     let d = id.as_ref().and_then(|id| delegations.get(id)).ok_or_else(|| {
                         story_err(format!(
@@ -437,6 +441,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                             d.id
                         )));
                     }
+                    recorded_by = d.recorded_by.as_ref().map(|a| a.to_string());
                 }
                 if let Some(known) = policies.get(policy_version) {
                     for id in &named {
@@ -476,6 +481,7 @@ fn tell(subject: &str, events: &[Recorded]) -> Result<Story, EvidenceError> {
                         .unwrap_or_default(),
                     on_behalf_of: on_behalf.as_ref().map(|(o, _)| o.clone()),
                     delegation: on_behalf.and_then(|(_, d)| d),
+                    delegation_recorded_by: recorded_by,
                 });
             }
             Event::RequestApproved { request, grant } => {
@@ -1033,6 +1039,12 @@ impl fmt::Display for Story {
                     f,
                     "  On behalf of {x} under delegation {id}, carried in the bundle."
                 )?;
+                if let Some(admin) = &d.delegation_recorded_by {
+                    writeln!(
+                        f,
+                        "  That delegation was recorded by {admin}, not by {x}; {x} was notified."
+                    )?;
+                }
             }
             if let Some(c) = &d.comment {
                 writeln!(f, "  Comment: {c}")?;

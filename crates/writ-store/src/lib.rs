@@ -108,19 +108,89 @@ pub struct IdempotentRecord {
     pub body: Option<Vec<u8>>,
 }
 
+/// A position in a listing: the sort key of a row (a time, a sequence number, an
+/// item number) and its tiebreaker (an id, or empty). Listings continue strictly
+/// after it, in their own order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    pub at: i64,
+    pub id: String,
+}
+
+/// One page of a listing: after which row, and at most how many (1-1000; 0 is 1000).
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub after: Option<Position>,
+    pub limit: u32,
+}
+
+impl Page {
+    pub fn first(limit: u32) -> Page {
+        Page { after: None, limit }
+    }
+
+    /// The limit the store applies.
+    pub fn size(&self) -> u32 {
+        if self.limit == 0 {
+            1000
+        } else {
+            self.limit.min(1000)
+        }
+    }
+
+    pub(crate) fn at(&self) -> Option<i64> {
+        self.after.as_ref().map(|p| p.at)
+    }
+
+    pub(crate) fn id(&self) -> Option<&str> {
+        self.after.as_ref().map(|p| p.id.as_str())
+    }
+}
+
+/// A row of a listing with its position, to continue after it.
+#[derive(Debug, Clone)]
+pub struct Keyed<T> {
+    pub position: Position,
+    pub item: T,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
     pub status: Option<RequestStatus>,
     /// Only requests this identity made or benefits from.
     pub involving: Option<Name>,
-    pub limit: u32,
+    /// Only requests these relations touch (a prefilter the caller then checks
+    /// exactly); `None`: every request.
+    pub touching: Option<Touching>,
+    /// Newest first: by submission time, then id.
+    pub page: Page,
+}
+
+/// The relations through which someone may see or decide a request, for narrowing a
+/// listing in the database: a request matches when any one holds.
+#[derive(Debug, Clone, Default)]
+pub struct Touching {
+    pub requesters: BTreeSet<Name>,
+    pub beneficiaries: BTreeSet<Name>,
+    pub entitlements: BTreeSet<EntitlementRef>,
+    /// Someone here decided one of its steps.
+    pub decided_by: BTreeSet<Name>,
+    /// Pending, with an undecided step of one of these roles (`manager`, `group:x`, …).
+    pub open_roles: BTreeSet<String>,
+    /// Pending, with an undecided escalated step.
+    pub any_escalated: bool,
+    /// Of one of these kinds (`break_glass`, …).
+    pub kinds: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct GrantFilter {
     pub beneficiary: Option<Name>,
     pub status: Option<GrantStatus>,
-    pub limit: u32,
+    /// Only grants of these beneficiaries (what the caller may see); `None`: all.
+    pub beneficiaries: Option<BTreeSet<Name>>,
+    /// Newest first: by grant time, then id.
+    pub page: Page,
 }
 
 /// One ledger entry: its exact leaf bytes, the personal values the leaf commits to
@@ -286,7 +356,8 @@ pub struct Finding {
 pub struct JobFilter {
     pub state: Option<JobState>,
     pub grant: Option<GrantId>,
-    pub limit: u32,
+    /// Newest first: by the ledger entry that opened the job.
+    pub page: Page,
 }
 
 #[derive(Debug, Clone)]
@@ -297,6 +368,8 @@ pub struct ItemFilter {
     pub reviewer: Option<Name>,
     pub groups: Vec<String>,
     pub item: Option<u32>,
+    /// Only items numbered above this.
+    pub after: Option<u32>,
     /// 0: no limit.
     pub limit: u32,
 }
@@ -310,6 +383,7 @@ impl ItemFilter {
             reviewer: None,
             groups: Vec::new(),
             item: None,
+            after: None,
             limit: 0,
         }
     }
@@ -398,9 +472,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn policy(&self) -> Result<Arc<writ_core::ActivePolicy>, StoreError>;
 
     async fn request(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
-    async fn requests(&self, filter: RequestFilter) -> Result<Vec<Request>, StoreError>;
+    async fn requests(&self, filter: RequestFilter) -> Result<Vec<Keyed<Request>>, StoreError>;
     async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError>;
-    async fn grants(&self, filter: GrantFilter) -> Result<Vec<Grant>, StoreError>;
+    async fn grants(&self, filter: GrantFilter) -> Result<Vec<Keyed<Grant>>, StoreError>;
     /// Live (pending or active) grants whose `expires_at` is at or before `now`,
     /// soonest first.
     async fn due_grants(&self, now: Timestamp, limit: u32) -> Result<Vec<GrantId>, StoreError>;
@@ -455,13 +529,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Ledger sequence numbers of the review decisions about a grant, in order.
     async fn review_decisions_of(&self, grant: &GrantId) -> Result<Vec<u64>, StoreError>;
     /// Live grants past their `review_by`, oldest first.
-    async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError>;
+    async fn overdue_reviews(
+        &self,
+        now: Timestamp,
+        page: Page,
+    ) -> Result<Vec<Keyed<Grant>>, StoreError>;
     /// Notification records, newest first: one recipient's, or everyone's.
     async fn notifications(
         &self,
         recipient: Option<Name>,
-        limit: u32,
-    ) -> Result<Vec<Notification>, StoreError>;
+        page: Page,
+    ) -> Result<Vec<Keyed<Notification>>, StoreError>;
     /// Notification records after ledger entry `seq`, oldest first.
     async fn notifications_after(
         &self,
@@ -478,8 +556,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         open: bool,
         overdue_at: Option<Timestamp>,
-        limit: u32,
-    ) -> Result<Vec<IncidentReviewRow>, StoreError>;
+        page: Page,
+    ) -> Result<Vec<Keyed<IncidentReviewRow>>, StoreError>;
     /// Pending requests with a deadline due, oldest first: submitted at or before
     /// `time_out` (any), at or before `escalate` with an open step not yet escalated,
     /// or at or before `remind` with an open step neither reminded nor escalated.

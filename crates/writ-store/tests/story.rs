@@ -214,7 +214,7 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
             .is_empty()
     );
     let one = RequestFilter {
-        limit: 1,
+        page: writ_store::Page::first(1),
         ..pending.clone()
     };
     assert_eq!(
@@ -308,7 +308,7 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
         ..all_grants()
     };
     assert_eq!(
-        store.grants(active.clone()).await.unwrap(),
+        items(store.grants(active.clone()).await.unwrap()),
         vec![grant.clone()]
     );
     let of_alice = GrantFilter {
@@ -316,14 +316,14 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
         ..all_grants()
     };
     assert_eq!(
-        store.grants(of_alice.clone()).await.unwrap(),
+        items(store.grants(of_alice.clone()).await.unwrap()),
         vec![grant.clone()]
     );
     let of_bob = GrantFilter {
         beneficiary: Some(n("bob")),
         ..all_grants()
     };
-    assert!(store.grants(of_bob).await.unwrap().is_empty());
+    assert!(items(store.grants(of_bob).await.unwrap()).is_empty());
     let of_r1 = store.events_of(&format!("request:{r1}")).await.unwrap();
     assert_eq!(
         stored_kinds(&of_r1),
@@ -413,13 +413,16 @@ pub async fn story(store: &dyn Store, clock: &ManualClock) {
             .unwrap()
             .is_empty()
     );
-    assert!(store.grants(active).await.unwrap().is_empty());
+    assert!(items(store.grants(active).await.unwrap()).is_empty());
     let expired = GrantFilter {
         status: Some(GrantStatus::Expired),
         ..all_grants()
     };
-    assert_eq!(store.grants(expired).await.unwrap(), vec![grant.clone()]);
-    assert_eq!(store.grants(of_alice).await.unwrap(), vec![grant]);
+    assert_eq!(
+        items(store.grants(expired).await.unwrap()),
+        vec![grant.clone()]
+    );
+    assert_eq!(items(store.grants(of_alice).await.unwrap()), vec![grant]);
     let of_g = store.events_of(&format!("grant:{g}")).await.unwrap();
     assert_eq!(stored_kinds(&of_g), ["grant_created", "grant_expired"]);
 
@@ -931,7 +934,7 @@ pub async fn concurrent_commands(store: Arc<dyn Store>, clock: &ManualClock) {
                     .requests(filter(Some(RequestStatus::Approved), None))
                     .await
                     .unwrap();
-                for r in approved {
+                for r in items(approved) {
                     let g = r
                         .grant
                         .clone()
@@ -972,7 +975,7 @@ pub async fn concurrent_commands(store: Arc<dyn Store>, clock: &ManualClock) {
         status: Some(GrantStatus::Active),
         ..all_grants()
     };
-    assert_eq!(s.grants(active).await.unwrap().len(), N);
+    assert_eq!(items(s.grants(active).await.unwrap()).len(), N);
     assert_eq!(
         s.stats().await.unwrap(),
         Stats {
@@ -1083,7 +1086,7 @@ pub async fn exactly_one_winner(store: Arc<dyn Store>, clock: &ManualClock) {
         ..all_grants()
     };
     assert_eq!(
-        s.grants(of_bob).await.unwrap().len(),
+        items(s.grants(of_bob).await.unwrap()).len(),
         1,
         "exactly one grant"
     );
@@ -1195,7 +1198,7 @@ pub async fn renewal(store: &dyn Store, clock: &ManualClock) {
         ..all_grants()
     };
     assert_eq!(
-        store.grants(of_bob).await.unwrap(),
+        items(store.grants(of_bob).await.unwrap()),
         vec![new.clone(), old.clone()],
         "newest first"
     );
@@ -1203,7 +1206,7 @@ pub async fn renewal(store: &dyn Store, clock: &ManualClock) {
         status: Some(GrantStatus::Renewed),
         ..all_grants()
     };
-    assert_eq!(store.grants(renewed).await.unwrap(), vec![old]);
+    assert_eq!(items(store.grants(renewed).await.unwrap()), vec![old]);
     let of_g1 = store.events_of(&format!("grant:{g1}")).await.unwrap();
     assert_eq!(stored_kinds(&of_g1), ["grant_created", "grant_renewed"]);
 
@@ -1318,12 +1321,12 @@ fn filter(status: Option<RequestStatus>, involving: Option<&str>) -> RequestFilt
     RequestFilter {
         status,
         involving: involving.map(n),
-        limit: 1000,
+        ..all_requests()
     }
 }
 
-fn ids(requests: Vec<writ_core::Request>) -> Vec<writ_core::RequestId> {
-    requests.into_iter().map(|r| r.id().clone()).collect()
+fn ids(requests: Vec<writ_store::Keyed<writ_core::Request>>) -> Vec<writ_core::RequestId> {
+    requests.into_iter().map(|r| r.item.id().clone()).collect()
 }
 
 async fn run_concurrently(

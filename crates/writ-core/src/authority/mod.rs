@@ -18,18 +18,20 @@ use std::str::FromStr;
 
 use cedar_policy::{Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
 use serde::{Deserialize, Serialize};
-use syntax::{Source, USES, by_step, deciders, may_act, resolve};
+use syntax::{Decider, Source, USES, by_step, deciders, may_act, resolve};
 
 use crate::organisation::Org;
 use crate::requests::{StepRole, Submission};
 use crate::values::{Name, sha256_hex};
 
 mod facts;
+mod reach;
 mod scene;
 mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use reach::Reach;
 pub use scene::{Scene, step_kind};
 
 /// The Cedar schema policies are validated against.
@@ -100,7 +102,7 @@ pub struct Authority {
     uses: BTreeMap<String, BTreeSet<&'static str>>,
     /// Where a principal the `decide` permits can come from, when every such permit
     /// restricts it (see [`Source`]); `None`: anyone may be permitted.
-    deciders: Option<Vec<Source>>,
+    deciders: Option<Vec<Decider>>,
     /// Whether any permit can pre-approve (`auto_approve`): without one, submissions
     /// skip the question.
     auto_approves: bool,
@@ -315,8 +317,8 @@ impl Authority {
     ) -> Option<BTreeSet<Name>> {
         let sources = self.deciders.as_ref()?;
         let mut out = BTreeSet::new();
-        for source in sources {
-            match source {
+        for d in sources {
+            match &d.source {
                 Source::Path(path) => out.extend(resolve(org, s, path)?),
                 Source::Group(g) => out.extend(org.members_of(g).map(|i| i.name.clone())),
                 Source::StepGroup => {

@@ -12,7 +12,7 @@ use crate::values::{Entitlement, Identity, Name};
 
 /// Where the principals every `decide` permit can allow come from; `None` as soon as
 /// one permit does not restrict its principal.
-pub(super) fn deciders(set: &PolicySet) -> Option<Vec<Source>> {
+pub(super) fn deciders(set: &PolicySet) -> Option<Vec<Decider>> {
     let mut all = Vec::new();
     for p in set.policies() {
         if p.effect() != cedar_policy::Effect::Permit {
@@ -41,9 +41,47 @@ pub(super) fn deciders(set: &PolicySet) -> Option<Vec<Source>> {
                 .filter(|c| c["kind"] == "when")
                 .find_map(|c| restriction(&c["body"]))
         };
-        all.extend(from_scope.or_else(from_when)?);
+        let kinds = step_kinds(&json);
+        let escalated = escalated_only(&json);
+        all.extend(
+            from_scope
+                .or_else(from_when)?
+                .into_iter()
+                .map(|source| Decider {
+                    source,
+                    kinds: kinds.clone(),
+                    escalated,
+                }),
+        );
     }
     Some(all)
+}
+
+/// Where a `decide` permit's principal comes from, and the kinds of step the permit
+/// can apply to (`None`: any).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Decider {
+    pub source: Source,
+    pub kinds: Option<BTreeSet<String>>,
+    /// The permit applies only once a step escalated (`context.escalated` is one of
+    /// the conjuncts of a `when` condition).
+    pub escalated: bool,
+}
+
+/// Whether a policy's `when` conditions require `context.escalated`.
+fn escalated_only(policy: &serde_json::Value) -> bool {
+    fn conjunct(e: &serde_json::Value) -> bool {
+        if let Some(and) = e.get("&&") {
+            return conjunct(&and["left"]) || conjunct(&and["right"]);
+        }
+        e["."]["left"].get("Var").and_then(|x| x.as_str()) == Some("context")
+            && e["."]["attr"] == "escalated"
+    }
+    policy["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .filter(|c| c["kind"] == "when")
+            .any(|c| conjunct(&c["body"]))
+    })
 }
 
 /// The policies that can apply to a `decide` of each kind of step.

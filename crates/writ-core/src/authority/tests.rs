@@ -61,7 +61,13 @@ fn schema_errors_syntax_errors_and_duplicate_ids_are_refused_with_file_names() {
 #[test]
 fn who_a_decide_permit_can_allow_is_read_off_the_policies() {
     let shipped = Authority::compile(&PolicySource::shipped()).unwrap();
-    let sources = shipped.deciders.clone().unwrap();
+    let sources: Vec<Source> = shipped
+        .deciders
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.source)
+        .collect();
     assert!(sources.contains(&Source::Path(vec!["beneficiary".into(), "manager".into()])));
     assert!(sources.contains(&Source::Path(vec![
         "beneficiary".into(),
@@ -100,7 +106,9 @@ fn who_a_decide_permit_can_allow_is_read_off_the_policies() {
     )]))
     .unwrap();
     assert_eq!(
-        scoped.deciders,
+        scoped
+            .deciders
+            .map(|ds| ds.into_iter().map(|d| d.source).collect::<Vec<_>>()),
         Some(vec![
             Source::Group("sre".into()),
             Source::Identity("ada".into())

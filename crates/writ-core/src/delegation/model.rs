@@ -8,6 +8,9 @@ use crate::values::{DelegationId, DurationSpec, Name, Reason, RiskTier, Timestam
 /// The longest window a delegation may span.
 pub const MAX_WINDOW: DurationSpec = DurationSpec::days(90);
 
+/// How far ahead a delegation may be recorded to start.
+pub const MAX_LEAD: DurationSpec = DurationSpec::days(365);
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Delegation {
@@ -26,6 +29,10 @@ pub struct Delegation {
     pub reason: Reason,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
+    /// The admin who recorded it, when that was not the delegator: the delegator is
+    /// told, and evidence says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<Name>,
 }
 
 impl Delegation {

@@ -4,7 +4,7 @@ use crate::ctx::{Ctx, require_admin, writer};
 use crate::event::Event;
 use crate::values::{Actor, DelegationId, IdGen, Name, Reason, Refusal, Role};
 
-use super::model::{Delegation, DelegationSpec, MAX_WINDOW};
+use super::model::{Delegation, DelegationSpec, MAX_LEAD, MAX_WINDOW};
 
 pub(crate) fn decide_delegate(
     ctx: &Ctx<'_>,
@@ -37,6 +37,15 @@ pub(crate) fn decide_delegate(
         }
         Ok(())
     };
+    if delegator != me.name && spec.delegate == me.name {
+        return Err(Refusal::forbidden(
+            "self-appointed-delegate",
+            format!(
+                "`{}` may record a delegation between other people, never one to themself: `{delegator}` delegates to `{}` only by asking for it",
+                me.name, me.name
+            ),
+        ));
+    }
     person(&delegator, "delegator")?;
     person(&spec.delegate, "delegate")?;
     if spec.delegate == delegator {
@@ -53,6 +62,12 @@ pub(crate) fn decide_delegate(
                 "a delegation ends after it starts and in the future; until {} is not after {}",
                 spec.until, from
             ),
+        ));
+    }
+    if from > ctx.now.plus(MAX_LEAD) {
+        return Err(Refusal::invalid(
+            "delegation-too-far-ahead",
+            format!("a delegation starts within {MAX_LEAD} of now; {from} is later"),
         ));
     }
     if spec.until > from.plus(MAX_WINDOW) {
@@ -75,6 +90,19 @@ pub(crate) fn decide_delegate(
         .values()
         .filter(|d| d.overlaps(from, spec.until));
     for d in live {
+        if d.delegator == delegator
+            && d.delegate == spec.delegate
+            && d.systems == spec.systems
+            && d.tiers == spec.tiers
+        {
+            return Err(Refusal::conflict(
+                "duplicate-delegation",
+                format!(
+                    "`{delegator}` already delegates the same authority to `{}` under `{}` from {} until {}; revoke it or change its scope",
+                    d.delegate, d.id, d.from, d.until
+                ),
+            ));
+        }
         if d.delegate == delegator {
             return Err(Refusal::conflict(
                 "delegation-chain",
@@ -97,7 +125,6 @@ pub(crate) fn decide_delegate(
     Ok(vec![Event::DelegationGranted {
         delegation: Delegation {
             id: DelegationId::generate(ids),
-            delegator,
             delegate: spec.delegate.clone(),
             from,
             until: spec.until,
@@ -105,6 +132,8 @@ pub(crate) fn decide_delegate(
             tiers: spec.tiers.clone(),
             reason: spec.reason.clone(),
             revoked_at: None,
+            recorded_by: (delegator != me.name).then(|| me.name.clone()),
+            delegator,
         },
     }])
 }

@@ -35,6 +35,9 @@ pub(crate) fn decide_upsert_system(
             ),
         ));
     }
+    crate::values::within("description", &system.description, 2000).map_err(|m| {
+        Refusal::invalid("invalid-system", format!("system `{}`: {m}", system.name))
+    })?;
     if ctx.org.system(&system.name) == Some(system) {
         return Ok(vec![]);
     }

@@ -380,6 +380,8 @@ pub struct ReviewSubject {
     pub entitlement: EntitlementRef,
     pub review_by: Timestamp,
     pub requester: Name,
+    /// Everyone who decided it: each approver and, for a delegate's decision, the
+    /// delegator whose authority was used.
     pub approvers: Vec<Name>,
 }
 

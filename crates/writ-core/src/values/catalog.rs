@@ -62,6 +62,7 @@ impl Entitlement {
                 self.reference()
             ));
         }
+        super::names::within("description", &self.description, 2000)?;
         if self.max_duration > DurationSpec::days(366) {
             return Err(format!(
                 "maximum duration of `{}` is {}: at most a year is allowed",

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::names::Name;
+use super::names::{Name, within};
 use super::time::DurationSpec;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +131,13 @@ impl Identity {
                 self.name
             ));
         }
+        if self.groups.len() > 200 {
+            return Err(format!(
+                "`{}` is in {} groups; at most 200",
+                self.name,
+                self.groups.len()
+            ));
+        }
         for g in &self.groups {
             Name::parse(g).map_err(|e| format!("group of `{}`: {e}", self.name))?;
         }
@@ -144,6 +151,9 @@ impl Identity {
                     && !email.chars().any(char::is_whitespace);
                 if !valid {
                     return Err(format!("`{}` is not an email address", h.email));
+                }
+                if let Some(d) = &h.department {
+                    within("department", d, 200)?;
                 }
                 if h.manager.as_ref() == Some(&self.name) {
                     return Err(format!("`{}` cannot be their own manager", self.name));
@@ -159,6 +169,7 @@ impl Identity {
                         self.name
                     ));
                 }
+                within("purpose", &nhi.purpose, 1000)?;
                 Name::parse(&nhi.environment).map_err(|e| format!("environment: {e}"))?;
                 if !self.roles.is_empty() {
                     return Err(format!(

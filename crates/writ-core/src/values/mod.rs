@@ -24,7 +24,7 @@ pub use identity::{
 pub use ids::{
     CampaignId, DelegationId, GrantId, IdGen, IdKind, RequestId, SequentialIds, TokenId, encode_id,
 };
-pub(crate) use names::truncate;
 pub use names::{Comment, Constraints, EntitlementRef, Justification, Name, Reason, TicketRef};
+pub(crate) use names::{truncate, within};
 pub use refusal::{Refusal, RefusalKind};
 pub use time::{DurationSpec, Timestamp};

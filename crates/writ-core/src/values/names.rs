@@ -190,16 +190,22 @@ bounded_text!(
     2000
 );
 
-/// An ITSM ticket key such as `INC-4411` or `CHG-20931`.
+/// A ticket reference in the forms ticket systems use: a Jira-style key
+/// (`OPS-123`, `INC-4411`), a ServiceNow number (`INC0010001`, `RITM0010001`,
+/// `CHG0030001`) or a Request Tracker ticket (`#4411`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TicketRef(String);
 
+fn digits(s: &str, min: usize) -> bool {
+    s.len() >= min && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit())
+}
+
 impl TicketRef {
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
-        let valid = t.len() <= 64
-            && t.split_once('-').is_some_and(|(project, number)| {
+        let jira = || {
+            t.split_once('-').is_some_and(|(project, number)| {
                 project
                     .chars()
                     .next()
@@ -207,12 +213,22 @@ impl TicketRef {
                     && project
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !number.is_empty()
-                    && number.chars().all(|c| c.is_ascii_digit())
-            });
+                    && digits(number, 1)
+            })
+        };
+        // ServiceNow: a table prefix of letters, then the zero-padded number.
+        let servicenow = || {
+            let split = t
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(t.len());
+            let (prefix, number) = t.split_at(split);
+            (2..=12).contains(&prefix.len()) && digits(number, 4)
+        };
+        let rt = || t.strip_prefix('#').is_some_and(|n| digits(n, 1));
+        let valid = t.len() <= 64 && (jira() || servicenow() || rt());
         if !valid {
             return Err(format!(
-                "`{}` is not a ticket reference: use a key such as `INC-4411`",
+                "`{}` is not a ticket reference: use a key such as `OPS-123`, `INC0010001` or `#4411`",
                 truncate(t, 80)
             ));
         }
@@ -310,6 +326,24 @@ fn is_cidr(text: &str) -> bool {
     }
 }
 
+/// A free-text field holds at most `max` characters and no control characters but
+/// line breaks and tabs: nothing unbounded or unprintable is stored or signed.
+pub(crate) fn within(field: &str, text: &str, max: usize) -> Result<(), String> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(format!(
+            "{field} is {n} characters; at most {max} are allowed"
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return Err(format!("{field} holds a control character"));
+    }
+    Ok(())
+}
+
 pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -346,7 +380,30 @@ mod tests {
     fn tickets() {
         assert!(TicketRef::parse("INC-4411").is_ok());
         assert!(TicketRef::parse("chg_ops-12").is_ok());
-        for bad in ["", "4411", "INC-", "INC-44a", "-12", "INC 12"] {
+        for good in [
+            "OPS-123",
+            "INC0010001",
+            "RITM0010001",
+            "CHG0030001",
+            "#4411",
+            " #7 ",
+        ] {
+            assert!(TicketRef::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "4411",
+            "INC-",
+            "INC-44a",
+            "-12",
+            "INC 12",
+            "#",
+            "#44a",
+            "##1",
+            "INC001",
+            "I0010001",
+            "INC0010001x",
+        ] {
             assert!(TicketRef::parse(bad).is_err(), "{bad}");
         }
     }

@@ -184,6 +184,7 @@ fn parse_iso(rest: &str) -> Option<u64> {
     let mut number = String::new();
     let mut any = false;
     let mut last_rank = 0u8;
+    let mut timed = false;
     for c in rest.chars() {
         if c == 'T' || c == 't' {
             if in_time || !number.is_empty() {
@@ -213,8 +214,10 @@ fn parse_iso(rest: &str) -> Option<u64> {
         total = total.checked_add(n.checked_mul(per)?)?;
         number.clear();
         any = true;
+        timed |= in_time;
     }
-    if !number.is_empty() || !any {
+    // `P1DT`: a time designator must be followed by a time part.
+    if !number.is_empty() || !any || in_time != timed {
         return None;
     }
     Some(total)
@@ -265,7 +268,7 @@ mod tests {
     fn refuses_malformed_and_calendar_units() {
         for text in [
             "", "P", "PT", "8", "h", "8x", "P1M", "P1Y", "PT8H8H", "PT1M1H", "P-1D", "1.5h",
-            "PT0S", "0h", "P99999W",
+            "PT0S", "0h", "P99999W", "P1DT", "P1DT1D",
         ] {
             assert!(
                 DurationSpec::parse(text).is_err(),

@@ -450,6 +450,7 @@ pub fn every_event() -> Vec<Event> {
                 reason: Reason::parse("on leave for a week; Dave covers the database queue")
                     .unwrap(),
                 revoked_at: None,
+                recorded_by: None,
             },
         },
         Event::DelegationRevoked {

@@ -39,8 +39,8 @@ pub use verify::{Divergence, Phase, Verdict, VerifyOptions, VerifyReport, verify
 
 use crate::{
     Checkpoint, CredentialRecord, Envelope, ExecError, Finding, GrantFilter, Hash, ItemFilter,
-    ItemRow, JobAttempt, JobFilter, JobState, LedgerKey, Outcome, ProvisioningJob, RequestFilter,
-    ReviewReport, Stats, Store, StoreError, StoredEvent,
+    ItemRow, JobAttempt, JobFilter, JobState, Keyed, LedgerKey, Outcome, Page, ProvisioningJob,
+    RequestFilter, ReviewReport, Stats, Store, StoreError, StoredEvent,
 };
 
 const READERS: usize = 4;
@@ -390,34 +390,8 @@ impl Store for SqliteStore {
         self.read(move |c| rows::load_request(c, &id)).await
     }
 
-    async fn requests(&self, filter: RequestFilter) -> Result<Vec<Request>, StoreError> {
-        self.read(move |c| {
-            let limit = filter.limit.clamp(1, 1000);
-            let mut stmt = c.prepare_cached(
-                "SELECT id FROM requests
-                 WHERE (?1 IS NULL OR status = ?1)
-                   AND (?2 IS NULL OR requester = ?2 OR beneficiary = ?2)
-                 ORDER BY submitted_at DESC, id DESC LIMIT ?3",
-            )?;
-            let ids: Vec<String> = stmt
-                .query_map(
-                    params![
-                        filter.status.map(|s| s.as_str()),
-                        filter.involving.as_ref().map(Name::as_str),
-                        limit
-                    ],
-                    |r| r.get(0),
-                )?
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(r) = rows::load_request(c, &id)? {
-                    out.push(r);
-                }
-            }
-            Ok(out)
-        })
-        .await
+    async fn requests(&self, filter: RequestFilter) -> Result<Vec<Keyed<Request>>, StoreError> {
+        self.read(move |c| rows::list_requests(c, &filter)).await
     }
 
     async fn grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
@@ -425,27 +399,8 @@ impl Store for SqliteStore {
         self.read(move |c| rows::load_grant(c, &id)).await
     }
 
-    async fn grants(&self, filter: GrantFilter) -> Result<Vec<Grant>, StoreError> {
-        self.read(move |c| {
-            let limit = filter.limit.clamp(1, 1000);
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {} FROM grants
-                 WHERE (?1 IS NULL OR beneficiary = ?1) AND (?2 IS NULL OR status = ?2)
-                 ORDER BY granted_at DESC, id DESC LIMIT ?3",
-                rows::GRANT_COLUMNS
-            ))?;
-            let mut q = stmt.query(params![
-                filter.beneficiary.as_ref().map(Name::as_str),
-                filter.status.map(|s| s.as_str()),
-                limit
-            ])?;
-            let mut out = Vec::new();
-            while let Some(r) = q.next()? {
-                out.push(rows::grant_from(r)?);
-            }
-            Ok(out)
-        })
-        .await
+    async fn grants(&self, filter: GrantFilter) -> Result<Vec<Keyed<Grant>>, StoreError> {
+        self.read(move |c| rows::list_grants(c, &filter)).await
     }
 
     async fn due_grants(&self, now: Timestamp, limit: u32) -> Result<Vec<GrantId>, StoreError> {
@@ -638,12 +593,14 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN job_attempts a USING (grant_id, action) \
                  WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.grant_id = ?2) \
+                   AND (?4 IS NULL OR j.created_seq < ?4) \
                  ORDER BY j.created_seq DESC LIMIT ?3"
             ))?;
             let mut rows = stmt.query(params![
                 filter.state.map(JobState::as_str),
                 filter.grant.as_ref().map(GrantId::as_str),
-                if filter.limit == 0 { 1000 } else { filter.limit },
+                filter.page.size(),
+                filter.page.at(),
             ])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
@@ -777,16 +734,20 @@ impl Store for SqliteStore {
         self.read(move |c| review::decisions_of(c, &grant)).await
     }
 
-    async fn overdue_reviews(&self, now: Timestamp, limit: u32) -> Result<Vec<Grant>, StoreError> {
-        self.read(move |c| review::overdue(c, now, limit)).await
+    async fn overdue_reviews(
+        &self,
+        now: Timestamp,
+        page: Page,
+    ) -> Result<Vec<Keyed<Grant>>, StoreError> {
+        self.read(move |c| review::overdue(c, now, &page)).await
     }
 
     async fn notifications(
         &self,
         recipient: Option<Name>,
-        limit: u32,
-    ) -> Result<Vec<crate::Notification>, StoreError> {
-        self.read(move |c| rows::load_notifications(c, recipient.as_ref(), limit))
+        page: Page,
+    ) -> Result<Vec<Keyed<crate::Notification>>, StoreError> {
+        self.read(move |c| rows::load_notifications(c, recipient.as_ref(), &page))
             .await
     }
 
@@ -832,9 +793,9 @@ impl Store for SqliteStore {
         &self,
         open: bool,
         overdue_at: Option<Timestamp>,
-        limit: u32,
-    ) -> Result<Vec<crate::IncidentReviewRow>, StoreError> {
-        self.read(move |c| rows::incident_reviews(c, open, overdue_at, limit))
+        page: Page,
+    ) -> Result<Vec<Keyed<crate::IncidentReviewRow>>, StoreError> {
+        self.read(move |c| rows::incident_reviews(c, open, overdue_at, &page))
             .await
     }
 

@@ -94,7 +94,10 @@ impl Projector {
                 version, policy, ..
             } => rows::save_policy(conn, version, policy, rec.at)?,
             Event::IdentityUpserted { identity } => rows::save_identity(conn, identity)?,
-            Event::DelegationGranted { delegation } => rows::save_delegation(conn, delegation)?,
+            Event::DelegationGranted { delegation } => {
+                rows::save_notifications(conn, rec)?;
+                rows::save_delegation(conn, delegation)?
+            }
             Event::DelegationRevoked {
                 delegation,
                 revoked_at,

@@ -12,7 +12,10 @@ use writ_core::{
 
 use super::project::Projector;
 use super::rows::{self, DbResult, GRANT_COLUMNS, corrupt, json, to_json};
-use crate::{ItemFilter, ItemRow, ReportLine, ReviewNotice, ReviewReport, ReviewerFlag};
+use crate::{
+    ItemFilter, ItemRow, Keyed, Page, Position, ReportLine, ReviewNotice, ReviewReport,
+    ReviewerFlag,
+};
 
 const LIVE: &str = "('pending', 'active')";
 
@@ -300,7 +303,8 @@ pub fn load_campaigns(conn: &Connection, open_only: bool) -> DbResult<Vec<Campai
 /// beneficiary's (separate statements, so that one uses the beneficiary index).
 ///
 /// One pass over the live grants: each row brings its request's requester and
-/// approvers (`group_concat`, in no particular order: they are only checked for
+/// approvers — each approver and, for a delegate's decision, the delegator whose
+/// authority it used: both decided the access (`group_concat`, in no particular order: they are only checked for
 /// independence; a name cannot hold a comma). A launch reads every live grant inside
 /// the writer's transaction, so there is no second pass over the grants and no map of
 /// approvers by request.
@@ -311,8 +315,8 @@ fn subjects(conn: &Connection, beneficiary: Option<&Name>) -> DbResult<Vec<Revie
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT g.id, g.request_id, g.beneficiary, g.entitlement, g.review_by, r.requester, \
-         (SELECT group_concat(s.approver, ',') FROM request_steps s \
-          WHERE s.request_id = g.request_id AND s.decision = 'approve') \
+         (SELECT group_concat(s.approver || coalesce(',' || json_extract(s.authority, '$.on_behalf_of'), ''), ',') \
+          FROM request_steps s WHERE s.request_id = g.request_id AND s.decision = 'approve') \
          FROM grants g JOIN requests r ON r.id = g.request_id WHERE {filter}"
     ))?;
     let mut rows = stmt.query(params![beneficiary.map(Name::as_str)])?;
@@ -386,7 +390,8 @@ fn items_ctx(
     let mut rows = stmt.query(all.as_slice())?;
     let mut out = Vec::new();
     let mut steps = conn.prepare_cached(
-        "SELECT approver FROM request_steps WHERE request_id = ?1 AND decision = 'approve'",
+        "SELECT approver, json_extract(authority, '$.on_behalf_of') FROM request_steps \
+         WHERE request_id = ?1 AND decision = 'approve'",
     )?;
     while let Some(r) = rows.next()? {
         let grant = rows::grant_from(r)?;
@@ -396,6 +401,9 @@ fn items_ctx(
         let mut s = steps.query(params![grant.request.as_str()])?;
         while let Some(a) = s.next()? {
             approvers.push(name("approver", &a.get::<_, String>(0)?)?);
+            if let Some(principal) = a.get::<_, Option<String>>(1)? {
+                approvers.push(name("approver", &principal)?);
+            }
         }
         out.push(ItemCtx {
             parties: ReviewSubject {
@@ -545,7 +553,7 @@ pub fn load_items(conn: &Connection, f: &ItemFilter) -> DbResult<Vec<ItemRow>> {
         "SELECT {ROW_COLUMNS} FROM review_items i JOIN grants g ON g.id = i.grant_id \
          WHERE i.campaign = ?1 AND (?2 IS NULL OR i.status = ?2) \
          AND (?3 IS NULL OR i.reviewer = ?3 OR i.reviewer IN (SELECT value FROM json_each(?4))) \
-         AND (?6 IS NULL OR i.item = ?6) ORDER BY i.item LIMIT ?5"
+         AND (?6 IS NULL OR i.item = ?6) AND (?7 IS NULL OR i.item > ?7) ORDER BY i.item LIMIT ?5"
     ))?;
     let groups = serde_json::to_string(
         &f.groups
@@ -565,6 +573,7 @@ pub fn load_items(conn: &Connection, f: &ItemFilter) -> DbResult<Vec<ItemRow>> {
             i64::from(f.limit)
         },
         f.item,
+        f.after,
     ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -703,14 +712,28 @@ pub fn decisions_of(conn: &Connection, grant: &GrantId) -> DbResult<Vec<u64>> {
 }
 
 /// Live grants past their review date, oldest first.
-pub fn overdue(conn: &Connection, now: Timestamp, limit: u32) -> DbResult<Vec<writ_core::Grant>> {
+/// Live grants past their review date, the most overdue first (review date, then id).
+pub fn overdue(
+    conn: &Connection,
+    now: Timestamp,
+    page: &Page,
+) -> DbResult<Vec<Keyed<writ_core::Grant>>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {GRANT_COLUMNS} FROM grants WHERE status IN {LIVE} AND review_by <= ?1 ORDER BY review_by LIMIT ?2"
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE status IN {LIVE} AND review_by <= ?1 \
+           AND (?3 IS NULL OR review_by > ?3 OR (review_by = ?3 AND id > ?4)) \
+         ORDER BY review_by, id LIMIT ?2"
     ))?;
-    let mut rows = stmt.query(params![now.millis(), if limit == 0 { 1000 } else { limit }])?;
+    let mut rows = stmt.query(params![now.millis(), page.size(), page.at(), page.id()])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(rows::grant_from(r)?);
+        let g = rows::grant_from(r)?;
+        out.push(Keyed {
+            position: Position {
+                at: g.review_by.millis(),
+                id: g.id.to_string(),
+            },
+            item: g,
+        });
     }
     Ok(out)
 }

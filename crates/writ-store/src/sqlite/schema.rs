@@ -383,6 +383,15 @@ const MIGRATIONS: &[&str] = &[
     WHERE provisioned_at IS NULL
       AND status IN ('revoking', 'expiring', 'revoked', 'expired', 'renewed');
     "#,
+    // 7: listings page by keyset (newest first), and each person's requests,
+    // decisions and grants are found by index rather than by scanning.
+    r#"
+    CREATE INDEX IF NOT EXISTS requests_time ON requests(submitted_at, id);
+    CREATE INDEX IF NOT EXISTS requests_requester ON requests(requester, submitted_at);
+    CREATE INDEX IF NOT EXISTS requests_beneficiary ON requests(beneficiary, submitted_at);
+    CREATE INDEX IF NOT EXISTS request_steps_approver ON request_steps(approver);
+    CREATE INDEX IF NOT EXISTS grants_time ON grants(granted_at, id);
+    "#,
 ];
 
 /// The names of the tables rebuilt from the ledger, in dump order.

@@ -449,16 +449,21 @@ pub fn assert_contiguous(events: &[StoredEvent]) {
 
 pub fn all_requests() -> RequestFilter {
     RequestFilter {
-        limit: 1000,
+        page: writ_store::Page::first(1000),
         ..RequestFilter::default()
     }
 }
 
 pub fn all_grants() -> GrantFilter {
     GrantFilter {
-        limit: 1000,
+        page: writ_store::Page::first(1000),
         ..GrantFilter::default()
     }
+}
+
+/// The rows of a listing, without their positions.
+pub fn items<T>(rows: Vec<writ_store::Keyed<T>>) -> Vec<T> {
+    rows.into_iter().map(|r| r.item).collect()
 }
 
 /// Everything a store lets a client read, to prove that something changed nothing.
@@ -487,8 +492,8 @@ pub async fn snapshot(store: &dyn Store) -> Snapshot {
             let p = store.policy().await.unwrap();
             (p.policy.clone(), p.version.clone())
         },
-        requests: store.requests(all_requests()).await.unwrap(),
-        grants: store.grants(all_grants()).await.unwrap(),
+        requests: items(store.requests(all_requests()).await.unwrap()),
+        grants: items(store.grants(all_grants()).await.unwrap()),
         tokens: store.tokens(None).await.unwrap(),
         due: store.due_grants(Timestamp(i64::MAX), 1000).await.unwrap(),
     }

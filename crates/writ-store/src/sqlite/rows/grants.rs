@@ -6,9 +6,9 @@ use writ_core::{
     RequestId, Timestamp,
 };
 
-use crate::CredentialRecord;
+use crate::{CredentialRecord, GrantFilter, Keyed, Position};
 
-use super::{DbResult, corrupt};
+use super::{DbResult, corrupt, to_json};
 
 pub const GRANT_COLUMNS: &str = "id, request_id, beneficiary, entitlement, status, granted_at, expires_at, review_by, renews, ended_at, ended_by, end_reason, successor, provision, provisioned_at, deprovisioned_at, failed, credential, held, emergency_since";
 
@@ -215,4 +215,39 @@ pub fn credential_from(r: &Row<'_>) -> DbResult<CredentialRecord> {
         ended_how: r.get(9)?,
         rotation_due_noted: r.get(10)?,
     })
+}
+
+/// Grants, newest first (grant time, then id), narrowed by `f`.
+pub fn list_grants(conn: &Connection, f: &GrantFilter) -> DbResult<Vec<Keyed<Grant>>> {
+    let visible: Option<Vec<&str>> = f
+        .beneficiaries
+        .as_ref()
+        .map(|b| b.iter().map(Name::as_str).collect());
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {GRANT_COLUMNS} FROM grants
+         WHERE (?1 IS NULL OR beneficiary = ?1) AND (?2 IS NULL OR status = ?2)
+           AND (?3 IS NULL OR beneficiary IN (SELECT value FROM json_each(?3)))
+           AND (?4 IS NULL OR granted_at < ?4 OR (granted_at = ?4 AND id < ?5))
+         ORDER BY granted_at DESC, id DESC LIMIT ?6"
+    ))?;
+    let mut q = stmt.query(params![
+        f.beneficiary.as_ref().map(Name::as_str),
+        f.status.map(|s| s.as_str()),
+        visible.map(|v| to_json(&v)).transpose()?,
+        f.page.at(),
+        f.page.id(),
+        f.page.size()
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = q.next()? {
+        let g = grant_from(r)?;
+        out.push(Keyed {
+            position: Position {
+                at: g.granted_at.millis(),
+                id: g.id.to_string(),
+            },
+            item: g,
+        });
+    }
+    Ok(out)
 }

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use writ_core::{Finding, GrantId, IncidentReview, Name, Reason, Request, RequestId, Timestamp};
 
-use crate::IncidentReviewRow;
+use crate::{IncidentReviewRow, Keyed, Page, Position};
 
 use super::{DbResult, corrupt};
 
@@ -98,25 +98,39 @@ pub fn incident_reviews(
     conn: &Connection,
     open: bool,
     overdue_at: Option<Timestamp>,
-    limit: u32,
-) -> DbResult<Vec<IncidentReviewRow>> {
+    page: &Page,
+) -> DbResult<Vec<Keyed<IncidentReviewRow>>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT request_id, grant_id, beneficiary, entitlement, incident, {REVIEW_COLUMNS} FROM incident_reviews
          WHERE (?1 = 0 OR finding IS NULL)
            AND (?2 IS NULL OR (finding IS NULL AND escalated_at IS NULL AND due <= ?2))
-         ORDER BY opened_at DESC LIMIT ?3"
+           AND (?4 IS NULL OR opened_at < ?4 OR (opened_at = ?4 AND request_id < ?5))
+         ORDER BY opened_at DESC, request_id DESC LIMIT ?3"
     ))?;
-    let mut rows = stmt.query(params![open, overdue_at.map(Timestamp::millis), limit])?;
+    let mut rows = stmt.query(params![
+        open,
+        overdue_at.map(Timestamp::millis),
+        page.size(),
+        page.at(),
+        page.id()
+    ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let what = "a post-incident review";
-        out.push(IncidentReviewRow {
+        let row = IncidentReviewRow {
             request: RequestId::parse(&r.get::<_, String>(0)?).map_err(|e| corrupt(what, e))?,
             grant: GrantId::parse(&r.get::<_, String>(1)?).map_err(|e| corrupt(what, e))?,
             beneficiary: r.get(2)?,
             entitlement: r.get(3)?,
             incident: r.get(4)?,
             review: incident_review_from(r, 5)?,
+        };
+        out.push(Keyed {
+            position: Position {
+                at: row.review.opened_at.millis(),
+                id: row.request.to_string(),
+            },
+            item: row,
         });
     }
     Ok(out)

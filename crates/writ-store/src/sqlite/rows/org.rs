@@ -6,7 +6,7 @@ use writ_core::{
     System, Timestamp,
 };
 
-use crate::Notification;
+use crate::{Keyed, Notification, Page, Position};
 
 use super::{DbResult, json, to_json};
 
@@ -78,6 +78,16 @@ pub fn save_notifications(conn: &Connection, rec: &Recorded) -> DbResult<()> {
             notified,
             format!("the post-incident review of break-glass `{request}` is overdue"),
         ),
+        Event::DelegationGranted { delegation: d } => match &d.recorded_by {
+            Some(admin) => (
+                std::slice::from_ref(&d.delegator),
+                format!(
+                    "`{admin}` recorded delegation `{}` of your approval authority to `{}` from {} until {}; revoke it if you did not ask for it",
+                    d.id, d.delegate, d.from, d.until
+                ),
+            ),
+            None => return Ok(()),
+        },
         _ => return Ok(()),
     };
     let mut stmt = conn.prepare_cached(
@@ -117,24 +127,42 @@ pub fn notifications_after(conn: &Connection, seq: u64, limit: u32) -> DbResult<
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Notification records, newest first (ledger entry, then recipient).
 pub fn load_notifications(
     conn: &Connection,
     recipient: Option<&Name>,
-    limit: u32,
-) -> DbResult<Vec<Notification>> {
+    page: &Page,
+) -> DbResult<Vec<Keyed<Notification>>> {
     // `?1 IS NULL`: everyone's; else one recipient's (by the recipient index).
     let filter = match recipient {
         Some(_) => "recipient = ?1",
         None => "?1 IS NULL",
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE {filter} ORDER BY seq DESC LIMIT ?2"
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE {filter} \
+           AND (?3 IS NULL OR seq < ?3 OR (seq = ?3 AND recipient < ?4)) \
+         ORDER BY seq DESC, recipient DESC LIMIT ?2"
     ))?;
     let rows = stmt.query_map(
-        params![recipient.map(Name::as_str), limit],
+        params![
+            recipient.map(Name::as_str),
+            page.size(),
+            page.at(),
+            page.id()
+        ],
         notification_from,
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let found: Vec<Notification> = rows.collect::<Result<_, _>>()?;
+    Ok(found
+        .into_iter()
+        .map(|n| Keyed {
+            position: Position {
+                at: n.seq as i64,
+                id: n.recipient.clone(),
+            },
+            item: n,
+        })
+        .collect())
 }
 
 pub fn delegation(conn: &Connection, id: &DelegationId) -> DbResult<Option<Delegation>> {

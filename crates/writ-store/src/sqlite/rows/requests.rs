@@ -6,6 +6,8 @@ use writ_core::{
     Step, StepDecision, StepRole, Submission, Timestamp,
 };
 
+use crate::{Keyed, Position, RequestFilter, Touching};
+
 use super::incidents::load_incident_review;
 use super::{DbError, DbResult, corrupt, json, to_json};
 
@@ -187,4 +189,60 @@ pub fn open_request_for(
         .optional()?;
     id.map(|id| RequestId::parse(&id).map_err(|e| corrupt("request id", e)))
         .transpose()
+}
+
+/// Requests, newest first (submission time, then id), narrowed by `f`.
+pub fn list_requests(conn: &Connection, f: &RequestFilter) -> DbResult<Vec<Keyed<Request>>> {
+    let t = f.touching.as_ref();
+    let set = |pick: fn(&Touching) -> Vec<String>| -> DbResult<String> {
+        to_json(&t.map(pick).unwrap_or_default())
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, submitted_at FROM requests r
+         WHERE (?1 IS NULL OR r.status = ?1)
+           AND (?2 IS NULL OR r.requester = ?2 OR r.beneficiary = ?2)
+           AND (?3 = 0
+                OR r.requester IN (SELECT value FROM json_each(?4))
+                OR r.beneficiary IN (SELECT value FROM json_each(?5))
+                OR r.entitlement IN (SELECT value FROM json_each(?6))
+                OR json_extract(r.submission, '$.kind') IN (SELECT value FROM json_each(?7))
+                OR EXISTS (SELECT 1 FROM request_steps s WHERE s.request_id = r.id
+                           AND s.approver IN (SELECT value FROM json_each(?8)))
+                OR (r.status = 'pending' AND EXISTS (SELECT 1 FROM request_steps s
+                           WHERE s.request_id = r.id AND s.decision IS NULL
+                             AND (s.role IN (SELECT value FROM json_each(?9))
+                                  OR (?10 = 1 AND s.escalated = 1)))))
+           AND (?11 IS NULL OR r.submitted_at < ?11 OR (r.submitted_at = ?11 AND r.id < ?12))
+         ORDER BY r.submitted_at DESC, r.id DESC LIMIT ?13",
+    )?;
+    let found: Vec<(String, i64)> = stmt
+        .query_map(
+            params![
+                f.status.map(|s| s.as_str()),
+                f.involving.as_ref().map(Name::as_str),
+                t.is_some(),
+                set(|t| t.requesters.iter().map(|n| n.to_string()).collect())?,
+                set(|t| t.beneficiaries.iter().map(|n| n.to_string()).collect())?,
+                set(|t| t.entitlements.iter().map(|e| e.to_string()).collect())?,
+                set(|t| t.kinds.iter().cloned().collect())?,
+                set(|t| t.decided_by.iter().map(|n| n.to_string()).collect())?,
+                set(|t| t.open_roles.iter().cloned().collect())?,
+                t.is_some_and(|t| t.any_escalated),
+                f.page.at(),
+                f.page.id(),
+                f.page.size(),
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(found.len());
+    for (id, at) in found {
+        if let Some(r) = load_request(conn, &id)? {
+            out.push(Keyed {
+                position: Position { at, id },
+                item: r,
+            });
+        }
+    }
+    Ok(out)
 }
