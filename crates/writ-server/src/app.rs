@@ -58,6 +58,8 @@ pub struct AppState {
     pub connectors: Arc<Connectors>,
     /// Where the approval policy comes from, for reloads.
     pub policy: Arc<PolicyConfig>,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -123,6 +125,7 @@ impl Application {
             ledger_key,
             connectors,
             policy: Arc::new(policy),
+            body_timeout: settings.config.http.body_timeout(),
         };
         Ok(Application {
             listener,
@@ -217,9 +220,7 @@ impl Application {
                 })
             });
         let router = router(self.state.clone());
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = crate::http::serve(self.listener, router, &self.config.http, shutdown).await;
         let _ = stop_tx.send(true);
         if let Some(handle) = scheduler {
             let _ = handle.await;

@@ -9,6 +9,11 @@
 //! key_file = "/etc/writ/ledger-key"    # default: <data dir>/ledger-key, made at first start
 //! checkpoint_interval_ms = 1000        # sign new entries at most this often
 //!
+//! [http]                      # slow and hostile clients (see `http`)
+//! header_timeout_ms = 10000   # headers arrive within this; idle keep-alive closes after it
+//! body_timeout_ms = 15000     # a body arrives within this (408 otherwise)
+//! max_connections = 1024      # beyond: the oldest idle connection is closed, or 503
+//!
 //! [provisioning]              # the worker that pushes grants into target systems
 //! concurrency = 8
 //! max_attempts = 8            # then the job is dead-lettered (visible, retryable)
@@ -84,6 +89,7 @@ pub struct Config {
     /// Target systems with a connector, in name order.
     pub systems: Vec<SystemConfig>,
     pub reviews: ReviewsConfig,
+    pub http: crate::http::HttpConfig,
 }
 
 /// How the provisioning worker runs jobs.
@@ -173,6 +179,7 @@ impl Default for Config {
             provisioning: ProvisioningConfig::default(),
             systems: Vec::new(),
             reviews: ReviewsConfig::default(),
+            http: crate::http::HttpConfig::default(),
         }
     }
 }
@@ -196,6 +203,8 @@ struct FileConfig {
     systems: Option<BTreeMap<String, toml::Value>>,
     #[serde(default)]
     reviews: Option<ReviewsConfig>,
+    #[serde(default)]
+    http: Option<crate::http::HttpConfig>,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +288,10 @@ impl Config {
         if let Some(r) = file.reviews {
             r.validate().map_err(invalid)?;
             config.reviews = r;
+        }
+        if let Some(h) = file.http {
+            h.validate().map_err(invalid)?;
+            config.http = h;
         }
         if let Some(p) = file.policy {
             config.policy_dir = Some(p.dir);

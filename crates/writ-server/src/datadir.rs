@@ -46,6 +46,11 @@ impl Pepper {
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    #[cfg(test)]
+    pub(crate) fn from_seed(b: u8) -> Pepper {
+        Pepper([b; 32])
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {

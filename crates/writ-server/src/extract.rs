@@ -12,6 +12,25 @@ use crate::app::AppState;
 use crate::auth::token_hash;
 use crate::problem::ApiError;
 
+/// Path parameters, refused as problem+json (axum's own extractor answers a
+/// segment that is not UTF-8 with text/plain).
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(ApiError::bad_request(
+                "invalid-path",
+                format!("the path is not valid: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -119,7 +138,7 @@ pub struct JsonBody<T> {
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request<Body>, _state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let key = match parts.headers.get("idempotency-key") {
             None => None,
@@ -135,13 +154,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 })?)
             }
         };
-        let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                format!("request body exceeds {} KiB", BODY_LIMIT / 1024),
-            )
-        })?;
+        let read = tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, BODY_LIMIT));
+        let bytes = read
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "body-timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        state.body_timeout.as_secs_f64()
+                    ),
+                )
+            })?
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    format!("request body exceeds {} KiB", BODY_LIMIT / 1024),
+                )
+            })?;
         if !bytes.is_empty() {
             let json = parts
                 .headers
@@ -166,8 +198,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             }
         }
         let text: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        // Every body is one JSON object: serde would also take a positional array.
+        if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "not-an-object",
+                "the body must be one JSON object, with named fields",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_slice(text);
-        let body: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let body: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let at = if path == "." {
@@ -183,6 +222,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             } else {
                 ApiError::invalid("invalid-body", format!("{at}{msg}"))
             }
+        })?;
+        // Nothing may follow it: no trailing text, no second document.
+        de.end().map_err(|_| {
+            ApiError::bad_request(
+                "malformed-json",
+                "body is not valid JSON: characters follow the object",
+            )
         })?;
         let idempotency = key.map(|k| {
             let mut h = Sha256::new();

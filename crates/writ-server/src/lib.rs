@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod demo;
 mod extract;
 pub mod hook;
+pub mod http;
 pub mod metrics;
 pub mod policy;
 pub mod problem;

@@ -63,6 +63,11 @@ impl Connectors {
         self.systems.get(system).map(|(c, _)| c.unexplained)
     }
 
+    /// Whether Writ owns every member of the system's groups (see `owns_group`).
+    pub fn owns_group(&self, system: &Name) -> bool {
+        self.systems.get(system).is_some_and(|(c, _)| c.owns_group)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.systems.is_empty()
     }

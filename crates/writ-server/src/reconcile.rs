@@ -6,7 +6,8 @@
 //!
 //! - access no live grant explains is *unexplained*: reported, or removed where the
 //!   system says `unexplained = "revoke"` (checked again just before removing; members
-//!   that do not map to a Writ account are only reported — a person removes those);
+//!   that do not map to a Writ account are only reported — a person removes those —
+//!   unless the system says `owns_group = true`, when they are removed too);
 //! - an active, provisioned grant whose access the target lacks is *missing*: the
 //!   grant goes back to pending and its provision job runs again.
 //!
@@ -288,9 +289,13 @@ pub async fn reconcile(
             DriftKind::Missing => "requeued".to_owned(),
             DriftKind::Unexplained => match (policy, &drift.account) {
                 (Unexplained::Report, _) => "reported".to_owned(),
-                (Unexplained::Revoke, None) => {
-                    "reported: the member is not a Writ account; remove it by hand".to_owned()
+                (Unexplained::Revoke, None) if connectors.owns_group(system) => {
+                    remove_unmapped(store, connector.as_ref(), &drift).await?
                 }
+                (Unexplained::Revoke, None) => "reported: the member is not a Writ account, and \
+                     this system does not own its whole groups (`owns_group = false`), so Writ \
+                     leaves it alone; remove it by hand, or give it a Writ account"
+                    .to_owned(),
                 (Unexplained::Revoke, Some(account)) => {
                     remove(store, connector.as_ref(), &drift, account).await?
                 }
@@ -342,6 +347,32 @@ async fn remove(
         Ok(r) => format!("removed: {} ({})", r.change.as_str(), r.detail),
         Err(e) => format!("removal failed: {e}"),
     })
+}
+
+/// Removes a member that maps to no Writ account, from a system that owns its whole
+/// groups: nothing can explain it, so it goes.
+async fn remove_unmapped(
+    store: &dyn Store,
+    connector: &dyn writ_connect::Connector,
+    drift: &Drift,
+) -> Result<String, ReconcileError> {
+    let org = store.org().await?;
+    let Some(e) = org.entitlement(&drift.entitlement) else {
+        return Ok("reported: the entitlement left the catalogue".to_owned());
+    };
+    Ok(
+        match connector
+            .remove_member(&e.external_ref, &drift.account_ref)
+            .await
+        {
+            Ok(r) => format!(
+                "removed: {} ({}; the system owns its groups and the member is no Writ account)",
+                r.change.as_str(),
+                r.detail
+            ),
+            Err(e) => format!("removal failed: {e}"),
+        },
+    )
 }
 
 /// Records a finding (or its resolution); `false` when the core refused it because
@@ -414,12 +445,48 @@ async fn approvals(store: &dyn Store, access: &mut [AccessLine]) -> Result<(), S
         let Some(id) = a.request.as_deref().and_then(|r| RequestId::parse(r).ok()) else {
             continue;
         };
-        if let Some(steps) = found.get(&id) {
+        if let Some(steps) = found.get(&id)
+            && !steps.is_empty()
+        {
             a.approved_by = steps
                 .iter()
                 .map(|(who, basis)| format!("{who} ({basis})"))
                 .collect();
+        } else if let Some(r) = store.request(&id).await? {
+            // No approver decided it: the policy did, and that is its authority.
+            a.approved_by = policy_authority(&r.submission).into_iter().collect();
         }
     }
     Ok(())
+}
+
+/// The authority of access no person approved: the Cedar policies that let the
+/// requester break glass, or that pre-approved the request.
+fn policy_authority(s: &writ_core::Submission) -> Option<String> {
+    let list = |policies: &[String]| {
+        policies
+            .iter()
+            .map(|p| format!("`{}`", p.strip_prefix("automatic:").unwrap_or(p)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(e) = &s.emergency {
+        let incident = s
+            .ticket
+            .as_ref()
+            .map_or("no incident".to_owned(), |t| format!("incident {t}"));
+        return Some(format!(
+            "break-glass by {} ({incident}), permitted by policy {} of version {}",
+            s.requester,
+            list(&e.policies),
+            s.policy_version
+        ));
+    }
+    s.pre_approved.as_ref().map(|p| {
+        format!(
+            "approved automatically by policy {} of version {}",
+            list(&p.policies),
+            s.policy_version
+        )
+    })
 }

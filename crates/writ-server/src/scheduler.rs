@@ -129,7 +129,10 @@ pub async fn escalate_incident_reviews(
     clock: &dyn Clock,
 ) -> Result<usize, StoreError> {
     let mut escalated = 0;
-    for row in store.incident_reviews(true, Some(clock.now()), 200).await? {
+    let due = store
+        .incident_reviews(true, Some(clock.now()), writ_store::Page::first(200))
+        .await?;
+    for row in due.into_iter().map(|r| r.item) {
         let cmd = Command::EscalateIncidentReview {
             request: row.request.clone(),
         };

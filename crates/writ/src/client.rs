@@ -60,6 +60,19 @@ pub struct RawResponse {
     pub body: Vec<u8>,
 }
 
+impl RawResponse {
+    /// The body as text, for messages.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as `T`; panics with the body when it is not one (for tests).
+    #[allow(clippy::panic)]
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body_text()))
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RequestQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +83,8 @@ pub struct RequestQuery {
     pub to_decide: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,7 +95,51 @@ pub struct GrantQuery {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
+
+/// A list the API answers a page at a time, with `next` when there may be more.
+pub trait Paged: DeserializeOwned {
+    fn next(&self) -> Option<&str>;
+    /// How many rows it holds so far.
+    fn rows(&self) -> usize;
+    /// Appends `more`'s rows and takes its `next`.
+    fn extend(&mut self, more: Self);
+}
+
+macro_rules! paged {
+    ($($list:ty => $rows:ident),* $(,)?) => {$(
+        impl Paged for $list {
+            fn next(&self) -> Option<&str> {
+                self.next.as_deref()
+            }
+            fn rows(&self) -> usize {
+                self.$rows.len()
+            }
+            fn extend(&mut self, more: Self) {
+                self.$rows.extend(more.$rows);
+                self.next = more.next;
+            }
+        }
+    )*};
+}
+
+paged!(
+    RequestList => requests,
+    GrantList => grants,
+    JobList => jobs,
+    IdentityList => identities,
+    SystemList => systems,
+    EntitlementList => entitlements,
+    TokenList => tokens,
+    DelegationList => delegations,
+    NotificationList => notifications,
+    IncidentList => reviews,
+    CampaignList => campaigns,
+    ItemList => items,
+    AuditPage => events,
+);
 
 #[derive(Clone)]
 pub struct Client {
@@ -195,6 +254,32 @@ impl Client {
         self.call::<T>(Method::GET, path, None::<&()>, None).await
     }
 
+    /// Follows `next` from `path` (which has a query, perhaps empty) until the list
+    /// ends or holds `upto` rows; a list cut at `upto` keeps the `next` it had.
+    pub async fn collect<L: Paged>(
+        &self,
+        path: &str,
+        upto: Option<usize>,
+    ) -> Result<L, ClientError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let page = |have: usize| upto.map_or(1000, |u| u.saturating_sub(have).clamp(1, 1000));
+        let mut all: L = self.get(&format!("{path}{sep}limit={}", page(0))).await?;
+        while let Some(next) = all.next().map(str::to_owned) {
+            if upto.is_some_and(|u| all.rows() >= u) {
+                break;
+            }
+            let more: L = self
+                .get(&format!(
+                    "{path}{sep}limit={}&cursor={}",
+                    page(all.rows()),
+                    seg(&next)
+                ))
+                .await?;
+            all.extend(more);
+        }
+        Ok(all)
+    }
+
     pub async fn me(&self) -> Result<Me, ClientError> {
         self.get("/api/v1/me").await
     }
@@ -230,8 +315,8 @@ impl Client {
     }
 
     pub async fn delegations(&self, active: bool) -> Result<DelegationList, ClientError> {
-        let q = if active { "?active=true" } else { "" };
-        self.get(&format!("/api/v1/delegations{q}")).await
+        self.collect(&format!("/api/v1/delegations?active={active}"), None)
+            .await
     }
 
     pub async fn revoke_delegation(
@@ -249,13 +334,16 @@ impl Client {
     }
 
     pub async fn notifications(&self, all: bool) -> Result<NotificationList, ClientError> {
-        let q = if all { "?all=true" } else { "" };
-        self.get(&format!("/api/v1/notifications{q}")).await
+        self.collect(&format!("/api/v1/notifications?all={all}"), None)
+            .await
     }
 
     pub async fn incident_reviews(&self, state: &str) -> Result<IncidentList, ClientError> {
-        self.get(&format!("/api/v1/incident-reviews?state={}", seg(state)))
-            .await
+        self.collect(
+            &format!("/api/v1/incident-reviews?state={}", seg(state)),
+            None,
+        )
+        .await
     }
 
     pub async fn close_incident_review(
@@ -286,8 +374,24 @@ impl Client {
         self.get(&format!("/api/v1/requests/{}", seg(id))).await
     }
 
+    /// One page of requests.
     pub async fn requests(&self, q: &RequestQuery) -> Result<RequestList, ClientError> {
         self.get(&format!("/api/v1/requests?{}", query(q)?)).await
+    }
+
+    /// Requests, following `next` until `upto` of them (or all, with `None`).
+    pub async fn requests_upto(
+        &self,
+        q: &RequestQuery,
+        upto: Option<usize>,
+    ) -> Result<RequestList, ClientError> {
+        let q = RequestQuery {
+            limit: None,
+            cursor: None,
+            ..q.clone()
+        };
+        self.collect(&format!("/api/v1/requests?{}", query(&q)?), upto)
+            .await
     }
 
     pub async fn approve(
@@ -341,7 +445,7 @@ impl Client {
     }
 
     pub async fn campaigns(&self, open_only: bool) -> Result<CampaignList, ClientError> {
-        self.get(&format!("/api/v1/campaigns?open={open_only}"))
+        self.collect(&format!("/api/v1/campaigns?open={open_only}"), None)
             .await
     }
 
@@ -356,15 +460,18 @@ impl Client {
         mine: Option<bool>,
         status: Option<&str>,
     ) -> Result<ItemList, ClientError> {
-        let mut q = String::from("limit=1000");
+        let mut q = Vec::new();
         if let Some(m) = mine {
-            q.push_str(&format!("&mine={m}"));
+            q.push(format!("mine={m}"));
         }
         if let Some(s) = status {
-            q.push_str(&format!("&status={}", seg(s)));
+            q.push(format!("status={}", seg(s)));
         }
-        self.get(&format!("/api/v1/campaigns/{}/items?{q}", seg(id)))
-            .await
+        self.collect(
+            &format!("/api/v1/campaigns/{}/items?{}", seg(id), q.join("&")),
+            None,
+        )
+        .await
     }
 
     /// Certifies or revokes items (several at once: a bulk decision).
@@ -424,11 +531,27 @@ impl Client {
 
     /// Live grants past their review date.
     pub async fn overdue_reviews(&self) -> Result<GrantList, ClientError> {
-        self.get("/api/v1/reviews/overdue").await
+        self.collect("/api/v1/reviews/overdue?", None).await
     }
 
+    /// One page of grants.
     pub async fn grants(&self, q: &GrantQuery) -> Result<GrantList, ClientError> {
         self.get(&format!("/api/v1/grants?{}", query(q)?)).await
+    }
+
+    /// Grants, following `next` until `upto` of them (or all, with `None`).
+    pub async fn grants_upto(
+        &self,
+        q: &GrantQuery,
+        upto: Option<usize>,
+    ) -> Result<GrantList, ClientError> {
+        let q = GrantQuery {
+            limit: None,
+            cursor: None,
+            ..q.clone()
+        };
+        self.collect(&format!("/api/v1/grants?{}", query(&q)?), upto)
+            .await
     }
 
     pub async fn grant(&self, id: &str) -> Result<GrantView, ClientError> {
@@ -480,14 +603,18 @@ impl Client {
         grant: Option<&str>,
         limit: u32,
     ) -> Result<JobList, ClientError> {
-        let mut q = format!("limit={limit}");
+        let mut q = Vec::new();
         if let Some(s) = state {
-            q.push_str(&format!("&state={}", seg(s)));
+            q.push(format!("state={}", seg(s)));
         }
         if let Some(g) = grant {
-            q.push_str(&format!("&grant={}", seg(g)));
+            q.push(format!("grant={}", seg(g)));
         }
-        self.get(&format!("/api/v1/provisioning/jobs?{q}")).await
+        self.collect(
+            &format!("/api/v1/provisioning/jobs?{}", q.join("&")),
+            Some(limit as usize),
+        )
+        .await
     }
 
     /// Sets a new credential for an NHI's grant; the secret is in the answer, once.
@@ -530,8 +657,9 @@ impl Client {
         .await
     }
 
+    /// Every identity, page by page.
     pub async fn identities(&self) -> Result<IdentityList, ClientError> {
-        self.get("/api/v1/identities").await
+        self.collect("/api/v1/identities?", None).await
     }
 
     pub async fn identity(&self, name: &str) -> Result<IdentityBody, ClientError> {
@@ -553,7 +681,7 @@ impl Client {
     }
 
     pub async fn systems(&self) -> Result<SystemList, ClientError> {
-        self.get("/api/v1/systems").await
+        self.collect("/api/v1/systems?", None).await
     }
 
     pub async fn put_system(
@@ -571,7 +699,7 @@ impl Client {
     }
 
     pub async fn entitlements(&self) -> Result<EntitlementList, ClientError> {
-        self.get("/api/v1/entitlements").await
+        self.collect("/api/v1/entitlements?", None).await
     }
 
     pub async fn put_entitlement(
@@ -595,7 +723,7 @@ impl Client {
     }
 
     pub async fn tokens(&self) -> Result<TokenList, ClientError> {
-        self.get("/api/v1/tokens").await
+        self.collect("/api/v1/tokens?", None).await
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<TokenView, ClientError> {

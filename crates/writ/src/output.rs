@@ -23,6 +23,16 @@ pub fn print<T: Serialize>(
     Ok(())
 }
 
+/// Says on stderr, never in the printed list, that the list was cut at `--limit`.
+pub fn more_exist(list: &impl writ::client::Paged) {
+    if list.next().is_some() {
+        eprintln!(
+            "(showing the first {}; more match: raise --limit or pass --all)",
+            list.rows()
+        );
+    }
+}
+
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);

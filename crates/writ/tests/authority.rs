@@ -597,13 +597,20 @@ async fn an_approver_who_lost_authority_holds_the_grant_until_an_admin_retries()
     // A held job is not picked up again by itself.
     assert_eq!(worker(&app, &config).pass().await.unwrap(), 0);
 
-    // Only an admin retries.
+    // Only an admin retries: alice sees her grant and is refused; priya, no longer
+    // her manager, no longer sees it.
+    let e = app
+        .as_("alice")
+        .retry_provisioning(&grant, "provision")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
     let e = app
         .as_("priya")
         .retry_provisioning(&grant, "provision")
         .await
         .unwrap_err();
-    assert_eq!(e.status(), Some(403), "{e}");
+    assert_eq!(e.status(), Some(404), "{e}");
 
     // Authority restored, the admin retries, and the next pass provisions.
     set_manager(&app, "alice", "priya").await;

@@ -743,10 +743,17 @@ async fn only_security_closes_the_review_and_not_the_user() {
     assert_eq!(item.incident, "INC-9001");
     assert_eq!(item.review.finding.as_deref(), Some("legitimate"));
 
-    // A normal request has no review to close; an unknown finding is refused.
+    // A normal request has no review to close (security does not even see it); an
+    // unknown finding is refused.
     let (normal, _) = app.vpn_grant("alice", "8h").await;
     let e = app
         .as_("sam")
+        .close_incident_review(&normal.id, &close_body("drill", "nothing to see"))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&e), (Some(404), Some("unknown-request")), "{e}");
+    let e = app
+        .as_("ada")
         .close_incident_review(&normal.id, &close_body("drill", "nothing to see"))
         .await
         .unwrap_err();

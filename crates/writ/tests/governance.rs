@@ -579,18 +579,18 @@ async fn a_delegate_decides_on_behalf_of_the_delegator_within_the_rules() {
         (Some(403), Some("beneficiary-approval")),
         "{e}"
     );
-    // Only the delegator or an admin revokes.
-    for who in ["carol", "bob"] {
+    // Only the delegator or an admin revokes: the delegate is refused, and bob, who
+    // has no part in it, is told it does not exist.
+    for (who, status, code) in [
+        ("carol", 403, "not-your-delegation"),
+        ("bob", 404, "unknown-delegation"),
+    ] {
         let e = app
             .as_(who)
             .revoke_delegation(&d.id, &RevokeDelegationBody::default())
             .await
             .unwrap_err();
-        assert_eq!(
-            refusal(&e),
-            (Some(403), Some("not-your-delegation")),
-            "{who}: {e}"
-        );
+        assert_eq!(refusal(&e), (Some(status), Some(code)), "{who}: {e}");
     }
     assert_eq!(app.event_count().await, count, "no refusal is recorded");
 
@@ -603,11 +603,12 @@ async fn a_delegate_decides_on_behalf_of_the_delegator_within_the_rules() {
         .await
         .unwrap();
     assert_eq!(eligible(&bobs, 0), ["priya"]);
+    // carol, a peer of bob's with no live delegation, may neither decide nor see it.
     let e = carol
         .approve(&bobs.id, &Default::default(), None)
         .await
         .unwrap_err();
-    assert_eq!(refusal(&e), (Some(403), Some("not-eligible")), "{e}");
+    assert_eq!(refusal(&e), (Some(404), Some("unknown-request")), "{e}");
     assert_eq!(
         listed_state(&app, "priya", false, &d.id).await.as_deref(),
         Some("expired")
@@ -640,7 +641,7 @@ async fn a_delegate_decides_on_behalf_of_the_delegator_within_the_rules() {
         .approve(&bobs.id, &Default::default(), None)
         .await
         .unwrap_err();
-    assert_eq!(refusal(&e), (Some(403), Some("not-eligible")), "{e}");
+    assert_eq!(refusal(&e), (Some(404), Some("unknown-request")), "{e}");
     let e = priya
         .revoke_delegation(&d2.id, &RevokeDelegationBody::default())
         .await
@@ -691,7 +692,7 @@ async fn a_delegate_decides_on_behalf_of_the_delegator_within_the_rules() {
         .approve(&bobs.id, &Default::default(), None)
         .await
         .unwrap_err();
-    assert_eq!(refusal(&e), (Some(403), Some("not-eligible")), "{e}");
+    assert_eq!(refusal(&e), (Some(404), Some("unknown-request")), "{e}");
     // Bad input: an auditor as delegate, a tier that does not exist.
     let e = priya
         .delegate(&delegation("olivia", "1d"))
@@ -710,6 +711,92 @@ async fn a_delegate_decides_on_behalf_of_the_delegator_within_the_rules() {
         .unwrap();
     assert_eq!(done.status, "approved");
     assert!(done.steps[0].on_behalf_of.is_none() && done.steps[0].delegation.is_none());
+}
+
+/// An admin records delegations between other people, never one to themself; one
+/// recorded by someone other than the delegator tells the delegator and says so in
+/// the evidence. The same delegation twice, or one starting years ahead, is refused.
+#[tokio::test]
+async fn an_admin_records_delegations_for_others_never_for_themself() {
+    let app = TestApp::spawn().await;
+    let ada = app.as_("ada");
+    let count = app.event_count().await;
+    let mut to_ada = delegation("ada", "3d");
+    to_ada.delegator = Some("priya".into());
+    let e = ada.delegate(&to_ada).await.unwrap_err();
+    assert_eq!(
+        refusal(&e),
+        (Some(403), Some("self-appointed-delegate")),
+        "{e}"
+    );
+    let mut far = delegation("carol", "3d");
+    far.from = Some("9999-12-31T00:00:00Z".into());
+    let e = app.as_("priya").delegate(&far).await.unwrap_err();
+    assert_eq!(
+        refusal(&e),
+        (Some(422), Some("delegation-too-far-ahead")),
+        "{e}"
+    );
+    assert_eq!(app.event_count().await, count, "refusals record nothing");
+
+    let mut for_priya = delegation("carol", "3d");
+    for_priya.delegator = Some("priya".into());
+    let d = ada.delegate(&for_priya).await.unwrap();
+    assert_eq!(d.recorded_by.as_deref(), Some("ada"));
+    let e = ada.delegate(&for_priya).await.unwrap_err();
+    assert_eq!(
+        refusal(&e),
+        (Some(409), Some("duplicate-delegation")),
+        "{e}"
+    );
+    let told = app.as_("priya").notifications(false).await.unwrap();
+    let note = told
+        .notifications
+        .iter()
+        .find(|n| n.kind == "delegation_granted")
+        .expect("priya is told of the delegation ada recorded for her");
+    assert!(
+        note.message.contains("`ada`") && note.message.contains(&d.id),
+        "{}",
+        note.message
+    );
+    // Her own delegations tell nobody.
+    let own = app
+        .as_("sam")
+        .delegate(&delegation("erin", "1d"))
+        .await
+        .unwrap();
+    assert_eq!(own.recorded_by, None);
+    assert!(
+        !app.as_("sam")
+            .notifications(false)
+            .await
+            .unwrap()
+            .notifications
+            .iter()
+            .any(|n| n.kind == "delegation_granted")
+    );
+
+    // carol decides under it; the evidence says who recorded the delegation.
+    let r = app
+        .as_("alice")
+        .create_request(&new_request("alice", VPN, "8h"), None)
+        .await
+        .unwrap();
+    let done = app
+        .as_("carol")
+        .approve(&r.id, &Default::default(), None)
+        .await
+        .unwrap();
+    let story = verified_evidence(&app, done.grant.as_deref().unwrap()).await;
+    assert_eq!(
+        story.decisions[0].delegation_recorded_by.as_deref(),
+        Some("ada")
+    );
+    assert!(
+        story.to_string().contains("recorded by ada, not by priya"),
+        "{story}"
+    );
 }
 
 // ---- 4. escalation and timeouts ----------------------------------------------------
@@ -784,7 +871,8 @@ async fn deadlines_remind_escalate_to_fallback_approvers_and_time_out_once_each(
     assert_eq!(eligible(&shown, 0), ["priya"]);
     assert_eq!(eligible(&shown, 1), ["carol"]);
 
-    // Not escalated yet: the fallback approvers are refused, and nothing is recorded.
+    // Not escalated yet: the fallback approvers are no part of the request (they do
+    // not see it), and nothing is recorded.
     let count = app.event_count().await;
     for (who, n) in [("morgan", 1), ("sam", 1), ("sam", 2)] {
         let e = app
@@ -794,7 +882,7 @@ async fn deadlines_remind_escalate_to_fallback_approvers_and_time_out_once_each(
             .unwrap_err();
         assert_eq!(
             refusal(&e),
-            (Some(403), Some("not-eligible")),
+            (Some(404), Some("unknown-request")),
             "{who}, step {n}: {e}"
         );
     }

@@ -687,7 +687,8 @@ async fn unexplained_access_is_removed_where_the_system_says_so() {
     };
     assert!(action(&bob).starts_with("removed: removed"), "{report:#?}");
     assert!(
-        action(stranger).starts_with("reported: the member is not a Writ account"),
+        action(stranger).starts_with("reported: the member is not a Writ account")
+            && action(stranger).contains("owns_group = false"),
         "{report:#?}"
     );
     let mut now = ldap.members(VPN_GROUP);
@@ -697,6 +698,66 @@ async fn unexplained_access_is_removed_where_the_system_says_so() {
     assert_eq!(
         now, want,
         "bob removed from the real directory; alice's granted access kept"
+    );
+    app.stop().await;
+}
+
+/// A system that owns its whole groups loses members that map to no Writ account
+/// too; granted access stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_that_owns_its_groups_loses_members_no_account_explains() {
+    let (ldap, _secrets, app) = directory_app("unexplained = \"revoke\"\nowns_group = true").await;
+    active_vpn(&app, "1d").await;
+    let stranger = "cn=mallory,ou=contractors,dc=example,dc=com";
+    ldap.modify_ldif(&format!(
+        "dn: {VPN_GROUP}\nchangetype: modify\nadd: member\nmember: {stranger}\n"
+    ));
+    let report = &app.as_("ada").reconcile(None).await.unwrap().reports[0];
+    let f = report
+        .recorded
+        .iter()
+        .find(|f| f.account_ref == stranger)
+        .unwrap();
+    assert!(f.action.starts_with("removed: removed"), "{report:#?}");
+    assert_eq!(ldap.members(VPN_GROUP), [member("alice")]);
+    app.stop().await;
+}
+
+/// Break-glass access is explained by its authority, the policy, not by an empty
+/// approver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_no_person_approved_is_explained_by_its_policy() {
+    let (ldap, _secrets, app) = directory_app("").await;
+    ldap.add_group(
+        "domain-admins",
+        "cn=domain-admins,ou=groups,dc=example,dc=com",
+    );
+    let emergency = app
+        .as_("bob")
+        .create_request(
+            &writ_server::wire::NewRequest {
+                kind: Some("break_glass".into()),
+                ..common::new_request("bob", "corp-ldap/domain-admins", "1h")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let grant = emergency.grant.clone().expect("break glass grants at once");
+    wait_for(&app, &grant, |g| g.status == "active").await;
+    let report = &app.as_("ada").reconcile(None).await.unwrap().reports[0];
+    let bob = report
+        .access
+        .iter()
+        .find(|a| a.account.as_deref() == Some("bob"))
+        .unwrap();
+    assert_eq!(bob.state, "explained");
+    assert!(
+        bob.approved_by.len() == 1
+            && bob.approved_by[0].starts_with(
+                "break-glass by bob (incident INC-4411), permitted by policy `break-glass-on-call`"
+            ),
+        "{bob:#?}"
     );
     app.stop().await;
 }

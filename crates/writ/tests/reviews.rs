@@ -1027,3 +1027,77 @@ fn a_template_makes_deadlines_relative_to_its_launch() {
 fn ids(r: &reviews::PassReport) -> Vec<String> {
     r.deadlines.iter().map(|c| c.to_string()).collect()
 }
+
+/// Whoever decided the access may not review it, in person or through a delegate:
+/// grace approves alice's request on behalf of priya (under priya's delegation), so
+/// a manager campaign routes alice's item away from priya, and priya cannot decide it.
+#[tokio::test]
+async fn a_decision_through_a_delegate_counts_against_the_delegator_in_review() {
+    let app = TestApp::spawn().await;
+    app.as_("priya")
+        .delegate(&writ_server::wire::NewDelegation {
+            delegate: "grace".into(),
+            for_: Some("3d".into()),
+            reason: "priya is at the offsite; grace covers her approvals".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let by_delegate = grant(&app, "alice", "alice", "corp-ldap/vpn-users", &["grace"]).await;
+    // bob's access priya approved herself: a control for the routing.
+    let in_person = grant(&app, "bob", "bob", "corp-ldap/vpn-users", &["priya"]).await;
+    let request = app.as_("ada").grant(&by_delegate).await.unwrap().request;
+    let step = &app.as_("ada").request(&request).await.unwrap().steps[0];
+    assert_eq!(step.approver.as_deref(), Some("grace"));
+
+    let c = launch(
+        &app,
+        &campaign("Q4 VPN", "manager", "revoke", systems(&["corp-ldap"])),
+    )
+    .await;
+    let all = app
+        .as_("ada")
+        .review_items(&c.id, Some(false), None)
+        .await
+        .unwrap()
+        .items;
+    let routed = |g: &str| {
+        let i = all.iter().find(|i| i.grant == g).unwrap();
+        (i.reviewer.clone(), i.basis.clone(), i.item)
+    };
+    let (reviewer, basis, item) = routed(&by_delegate);
+    assert_eq!(
+        (reviewer.as_str(), basis.as_str()),
+        ("sam", "fallback:approver"),
+        "priya decided alice's access through grace: she may not review it"
+    );
+    let (reviewer, basis, _) = routed(&in_person);
+    assert_eq!(
+        (reviewer.as_str(), basis.as_str()),
+        ("sam", "fallback:approver")
+    );
+    let e = app
+        .as_("priya")
+        .decide_review(&c.id, &decision(&[item], "certify", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(403), Some("not-the-reviewer")),
+        "{e}"
+    );
+    // Someone with no item in the campaign is told it does not exist, like a read.
+    let e = app
+        .as_("frank")
+        .review_items(&c.id, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404), "{e}");
+    // grace, the delegate who approved, is no reviewer of it either.
+    let e = app
+        .as_("grace")
+        .decide_review(&c.id, &decision(&[item], "certify", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e.status(), Some(403 | 404)), "{e}");
+}

@@ -110,7 +110,7 @@ fn fixture() -> Fixture {
         ],
     ));
     let saved = dir.path().join("checkpoint.txt");
-    let note = ok(&demo.writ(&data, &["--as", "olivia", "ledger", "checkpoint", "--sign"]));
+    let note = ok(&demo.writ(&data, &["--as", "ada", "ledger", "checkpoint", "--sign"]));
     std::fs::write(&saved, &note).unwrap();
     let key = ok(&demo.writ(&data, &["ledger", "key"])).trim().to_owned();
     demo.kill();
@@ -315,7 +315,7 @@ fn a_truncated_and_rewritten_history_is_caught_against_a_saved_checkpoint() {
             "a history that never happened",
         );
     }
-    ok(&demo.writ(&d, &["--as", "olivia", "ledger", "checkpoint", "--sign"]));
+    ok(&demo.writ(&d, &["--as", "ada", "ledger", "checkpoint", "--sign"]));
     demo.kill();
 
     // On its own, the rewritten log is self-consistent...
@@ -383,7 +383,7 @@ fn the_signing_key_is_private_and_never_logged() {
         "investigate the billing export",
     );
     ok(&demo.writ(&data, &["--as", "priya", "request", "approve", &id]));
-    ok(&demo.writ(&data, &["--as", "olivia", "ledger", "checkpoint", "--sign"]));
+    ok(&demo.writ(&data, &["--as", "ada", "ledger", "checkpoint", "--sign"]));
     demo.kill();
 
     let key_path = data.join("ledger-key");

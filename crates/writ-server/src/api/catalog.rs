@@ -1,13 +1,14 @@
 //! The catalogue: identities, systems, entitlements. Everyone reads; admins write.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use writ_core::{Command, EntitlementRef, Name};
 
-use super::{json, perform};
+use super::page::{PageQuery, Paging};
+use super::{Params, json, perform};
 use crate::app::AppState;
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{
     EntitlementBody, EntitlementList, IdentityBody, IdentityList, SystemBody, SystemList,
@@ -18,15 +19,26 @@ fn name_in_path(what: &str, text: &str) -> Result<Name, ApiError> {
 }
 
 /// List identities, people and non-human.
-#[utoipa::path(get, path = "/api/v1/identities", tag = "catalogue",
-    responses((status = 200, body = IdentityList), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/identities", tag = "catalogue", params(PageQuery),
+    responses((status = 200, body = IdentityList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list_identities(
     State(state): State<AppState>,
     _p: Principal,
+    Params(q): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(
+        &state.pepper,
+        "identities",
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let org = state.store.org().await?;
-    let identities = org.identities.values().map(IdentityBody::from).collect();
-    json(StatusCode::OK, &IdentityList { identities })
+    let (page, next) = paging.slice(&state.pepper, org.identities.values(), |i| {
+        i.name.to_string()
+    });
+    let identities = page.into_iter().map(IdentityBody::from).collect();
+    json(StatusCode::OK, &IdentityList { identities, next })
 }
 
 /// Show one identity.
@@ -78,15 +90,18 @@ pub async fn put_identity(
 }
 
 /// List target systems.
-#[utoipa::path(get, path = "/api/v1/systems", tag = "catalogue",
-    responses((status = 200, body = SystemList), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/systems", tag = "catalogue", params(PageQuery),
+    responses((status = 200, body = SystemList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list_systems(
     State(state): State<AppState>,
     _p: Principal,
+    Params(q): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(&state.pepper, "systems", q.limit, q.cursor.as_deref(), 100)?;
     let org = state.store.org().await?;
-    let systems = org.systems.values().map(SystemBody::from).collect();
-    json(StatusCode::OK, &SystemList { systems })
+    let (page, next) = paging.slice(&state.pepper, org.systems.values(), |s| s.name.to_string());
+    let systems = page.into_iter().map(SystemBody::from).collect();
+    json(StatusCode::OK, &SystemList { systems, next })
 }
 
 /// Create or replace a system (admin).
@@ -120,19 +135,28 @@ pub async fn put_system(
 }
 
 /// List entitlements.
-#[utoipa::path(get, path = "/api/v1/entitlements", tag = "catalogue",
-    responses((status = 200, body = EntitlementList), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/entitlements", tag = "catalogue", params(PageQuery),
+    responses((status = 200, body = EntitlementList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list_entitlements(
     State(state): State<AppState>,
     _p: Principal,
+    Params(q): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(
+        &state.pepper,
+        "entitlements",
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let org = state.store.org().await?;
-    let entitlements = org
-        .entitlements
-        .values()
-        .map(EntitlementBody::from)
-        .collect();
-    json(StatusCode::OK, &EntitlementList { entitlements })
+    // System and name joined by NUL, which no name holds: the string order is the
+    // catalogue's (system, name) order.
+    let (page, next) = paging.slice(&state.pepper, org.entitlements.values(), |e| {
+        format!("{}\0{}", e.system, e.name)
+    });
+    let entitlements = page.into_iter().map(EntitlementBody::from).collect();
+    json(StatusCode::OK, &EntitlementList { entitlements, next })
 }
 
 /// Create or replace an entitlement (admin).

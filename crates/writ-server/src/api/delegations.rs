@@ -1,6 +1,6 @@
 //! Delegations of approval authority: create, list, revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -9,9 +9,10 @@ use writ_core::{
     Command, DelegationId, DelegationSpec, DurationSpec, Name, Reason, RiskTier, Timestamp,
 };
 
-use super::{Params, json, perform, subject_id};
+use super::page::Paging;
+use super::{Params, json, perform, subject_id, unless_hidden};
 use crate::app::AppState;
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{DelegationList, DelegationView, NewDelegation, RevokeDelegationBody};
 
@@ -125,30 +126,46 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only delegations in force now.
     active: Option<bool>,
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// Delegations the caller gave or received (admins and auditors: all).
 #[utoipa::path(get, path = "/api/v1/delegations", tag = "delegations", params(ListQuery),
-    responses((status = 200, body = DelegationList), (status = 401, body = Problem)))]
+    responses((status = 200, body = DelegationList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(
+        &state.pepper,
+        "delegations",
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let org = state.store.org().await?;
     let now = state.clock.now();
     let me = &p.identity.name;
-    let delegations = org
+    let mine = org
         .delegations
         .values()
         .filter(|d| p.sees_everything() || &d.delegator == me || &d.delegate == me)
-        .filter(|d| !q.active.unwrap_or(false) || d.active_at(now))
+        .filter(|d| !q.active.unwrap_or(false) || d.active_at(now));
+    let (page, next) = paging.slice(&state.pepper, mine, |d| d.id.to_string());
+    let delegations = page
+        .into_iter()
         .map(|d| DelegationView::new(d, now))
         .collect();
-    json(StatusCode::OK, &DelegationList { delegations })
+    json(StatusCode::OK, &DelegationList { delegations, next })
 }
 
 /// End a delegation now (its delegator or an admin).
@@ -169,16 +186,20 @@ pub async fn revoke(
         .filter(|r| !r.trim().is_empty())
         .map(|r| field("reason", Reason::parse(r)))
         .transpose()?;
-    perform(
-        &state,
-        &p,
-        Command::RevokeDelegation {
-            delegation: id.clone(),
-            reason,
-        },
-        idempotency,
-        StatusCode::OK,
-        |_| async { view(&state, &p, &id).await },
+    unless_hidden(
+        perform(
+            &state,
+            &p,
+            Command::RevokeDelegation {
+                delegation: id.clone(),
+                reason,
+            },
+            idempotency,
+            StatusCode::OK,
+            |_| async { view(&state, &p, &id).await },
+        )
+        .await,
+        || view(&state, &p, &id),
     )
     .await
 }

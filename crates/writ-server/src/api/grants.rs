@@ -1,6 +1,8 @@
 //! Grants: list, show, revoke.
 
-use axum::extract::{Path, State};
+use std::collections::BTreeSet;
+
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -11,9 +13,10 @@ use writ_core::{
 };
 use writ_store::{GrantFilter, JobFilter};
 
-use super::{Params, json, perform};
+use super::page::Paging;
+use super::{Params, json, perform, unless_hidden};
 use crate::app::AppState;
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{
     GrantList, GrantView, IssuedCredential, JobView, ResolveBody, RetryBody, RevokeBody,
@@ -55,14 +58,39 @@ async fn view(state: &AppState, p: &Principal, id: &GrantId) -> Result<GrantView
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this beneficiary's grants.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     beneficiary: Option<String>,
     /// `pending`, `active`, `revoking`, `expiring`, `expired`, `revoked` or `renewed`.
+    #[param(pattern = r"^(pending|active|revoking|expiring|expired|revoked|renewed)$")]
     status: Option<String>,
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
-/// List grants the caller may see.
+/// Whose grants `p` may see: everyone's (`None`), or their own, their reports' and
+/// their NHIs' — exactly what `visible` allows.
+fn visible_beneficiaries(p: &Principal, org: &Org) -> Option<BTreeSet<Name>> {
+    if p.sees_everything() {
+        return None;
+    }
+    let me = &p.identity.name;
+    let mut out: BTreeSet<Name> = org
+        .identities
+        .values()
+        .filter(|i| i.manager() == Some(me) || i.owner() == Some(me))
+        .map(|i| i.name.clone())
+        .collect();
+    out.insert(me.clone());
+    Some(out)
+}
+
+/// List grants the caller may see, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/grants", tag = "grants", params(ListQuery),
     responses((status = 200, body = GrantList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list(
@@ -70,6 +98,7 @@ pub async fn list(
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(&state.pepper, "grants", q.limit, q.cursor.as_deref(), 100)?;
     let beneficiary = match &q.beneficiary {
         Some(b) => Some(
             Name::parse(b)
@@ -83,23 +112,19 @@ pub async fn list(
         }
         None => None,
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let org = state.store.org().await?;
     let rows = state
         .store
         .grants(GrantFilter {
             beneficiary,
             status,
-            limit: if p.sees_everything() { limit } else { 1000 },
+            beneficiaries: visible_beneficiaries(&p, &org),
+            page: paging.page(),
         })
         .await?;
-    let org = state.store.org().await?;
-    let grants = rows
-        .iter()
-        .filter(|g| visible(&p, g, &org))
-        .take(limit as usize)
-        .map(GrantView::from)
-        .collect();
-    json(StatusCode::OK, &GrantList { grants })
+    let next = paging.next_of(&state.pepper, &rows);
+    let grants = rows.iter().map(|g| GrantView::from(&g.item)).collect();
+    json(StatusCode::OK, &GrantList { grants, next })
 }
 
 /// Show one grant.
@@ -129,16 +154,20 @@ pub async fn revoke(
     let id = grant_id(&id)?;
     let reason = Reason::parse(&body.reason)
         .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
-    perform(
-        &state,
-        &p,
-        Command::RevokeGrant {
-            grant: id.clone(),
-            reason,
-        },
-        idempotency,
-        StatusCode::OK,
-        |_| async { view(&state, &p, &id).await },
+    unless_hidden(
+        perform(
+            &state,
+            &p,
+            Command::RevokeGrant {
+                grant: id.clone(),
+                reason,
+            },
+            idempotency,
+            StatusCode::OK,
+            |_| async { view(&state, &p, &id).await },
+        )
+        .await,
+        || view(&state, &p, &id),
     )
     .await
 }
@@ -159,16 +188,20 @@ pub async fn retry(
     let id = grant_id(&id)?;
     let action = JobAction::parse(&body.action)
         .map_err(|m| ApiError::invalid("invalid-field", format!("action: {m}")))?;
-    perform(
-        &state,
-        &p,
-        Command::RetryProvisioning {
-            grant: id.clone(),
-            action,
-        },
-        idempotency,
-        StatusCode::OK,
-        |_| async { view(&state, &p, &id).await },
+    unless_hidden(
+        perform(
+            &state,
+            &p,
+            Command::RetryProvisioning {
+                grant: id.clone(),
+                action,
+            },
+            idempotency,
+            StatusCode::OK,
+            |_| async { view(&state, &p, &id).await },
+        )
+        .await,
+        || view(&state, &p, &id),
     )
     .await
 }
@@ -192,17 +225,21 @@ pub async fn resolve(
         .map_err(|m| ApiError::invalid("invalid-field", format!("action: {m}")))?;
     let reason = Reason::parse(&body.reason)
         .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
-    perform(
-        &state,
-        &p,
-        Command::ResolveProvisioning {
-            grant: id.clone(),
-            action,
-            reason,
-        },
-        idempotency,
-        StatusCode::OK,
-        |_| async { view(&state, &p, &id).await },
+    unless_hidden(
+        perform(
+            &state,
+            &p,
+            Command::ResolveProvisioning {
+                grant: id.clone(),
+                action,
+                reason,
+            },
+            idempotency,
+            StatusCode::OK,
+            |_| async { view(&state, &p, &id).await },
+        )
+        .await,
+        || view(&state, &p, &id),
     )
     .await
 }

@@ -1,16 +1,17 @@
 //! Post-incident reviews of break-glass access: the list security works from, and
 //! closing one with a finding.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use writ_core::{Command, Finding, Reason, RequestId};
 
-use super::{Params, json, perform};
+use super::page::Paging;
+use super::{Params, json, perform, unless_hidden};
 use crate::app::AppState;
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{CloseIncidentBody, IncidentItem, IncidentList, IncidentReviewView};
 
@@ -20,11 +21,16 @@ fn may_see(state_group: &str, p: &Principal) -> bool {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open` (default), `overdue` (open past due, not yet escalated) or `all`.
+    #[param(pattern = r"^(open|overdue|all)$")]
     state: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
+    /// At most this many, newest first, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// Post-incident reviews of break-glass access (security, admins and auditors).
@@ -36,6 +42,13 @@ pub async fn list(
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(
+        &state.pepper,
+        "incident-reviews",
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let policy = state.store.policy().await?;
     if !may_see(&policy.policy.security_group, &p) {
         return Err(ApiError::forbidden(
@@ -55,12 +68,14 @@ pub async fn list(
             ));
         }
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let reviews = state
+    let rows = state
         .store
-        .incident_reviews(open, overdue, limit)
-        .await?
+        .incident_reviews(open, overdue, paging.page())
+        .await?;
+    let next = paging.next_of(&state.pepper, &rows);
+    let reviews = rows
         .iter()
+        .map(|r| &r.item)
         .map(|r| IncidentItem {
             request: r.request.to_string(),
             grant: r.grant.to_string(),
@@ -70,7 +85,7 @@ pub async fn list(
             review: IncidentReviewView::new(&r.review, Some(now)),
         })
         .collect();
-    json(StatusCode::OK, &IncidentList { reviews })
+    json(StatusCode::OK, &IncidentList { reviews, next })
 }
 
 /// Close the post-incident review of break-glass request `id` with a finding
@@ -91,26 +106,30 @@ pub async fn close(
         .map_err(|m| ApiError::invalid("invalid-field", format!("finding: {m}")))?;
     let notes = Reason::parse(&body.notes)
         .map_err(|m| ApiError::invalid("invalid-field", format!("notes: {m}")))?;
-    perform(
-        &state,
-        &p,
-        Command::CloseIncidentReview {
-            request: id.clone(),
-            finding,
-            notes,
-        },
-        idempotency,
-        StatusCode::OK,
-        |_| async {
-            let r = state.store.request(&id).await?.ok_or_else(|| {
-                ApiError::not_found("unknown-request", format!("no request `{id}`"))
-            })?;
-            let review = r
-                .incident_review
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("the closed review vanished"))?;
-            Ok(IncidentReviewView::new(review, Some(state.clock.now())))
-        },
+    unless_hidden(
+        perform(
+            &state,
+            &p,
+            Command::CloseIncidentReview {
+                request: id.clone(),
+                finding,
+                notes,
+            },
+            idempotency,
+            StatusCode::OK,
+            |_| async {
+                let r = state.store.request(&id).await?.ok_or_else(|| {
+                    ApiError::not_found("unknown-request", format!("no request `{id}`"))
+                })?;
+                let review = r
+                    .incident_review
+                    .as_ref()
+                    .ok_or_else(|| ApiError::internal("the closed review vanished"))?;
+                Ok(IncidentReviewView::new(review, Some(state.clock.now())))
+            },
+        )
+        .await,
+        || super::requests::view(&state, &p, &id),
     )
     .await
 }

@@ -6,7 +6,7 @@
 //! governance data and are for admins and auditors; proofs (hashes only) for anyone
 //! signed in.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -20,7 +20,7 @@ use writ_store::StoredEvent;
 
 use super::{Params, json};
 use crate::app::AppState;
-use crate::extract::Principal;
+use crate::extract::{Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{AuditEvent, ConsistencyProof, InclusionProof, LedgerEntry};
 
@@ -63,10 +63,18 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiEr
     Ok(text(latest_note(&state).await?))
 }
 
-/// Signs the current tree head now (if it grew since the last checkpoint) and returns it.
+/// Signs the current tree head now (if it grew since the last checkpoint) and returns
+/// it (admins; the scheduler signs on its own schedule).
 #[utoipa::path(post, path = "/api/v1/ledger/checkpoint", tag = "ledger",
-    responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem)))]
-pub async fn sign_now(State(state): State<AppState>, _p: Principal) -> Result<Response, ApiError> {
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem),
+        (status = 403, body = Problem)))]
+pub async fn sign_now(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    if !p.identity.has_role(writ_core::Role::Admin) {
+        return Err(ApiError::forbidden(
+            "admin-only",
+            "only admins sign a checkpoint on demand; the server signs on its own schedule",
+        ));
+    }
     let c = state
         .store
         .sign_checkpoint(state.ledger_key.clone())
@@ -105,6 +113,9 @@ pub async fn entry(
     auditors_only(&p)?;
     let missing = || ApiError::not_found("no-such-entry", format!("no ledger entry `{index}`"));
     let i: u64 = index.parse().map_err(|_| missing())?;
+    if i >= state.store.ledger_size().await? {
+        return Err(missing());
+    }
     let e = state.store.ledger_entry(i).await?.ok_or_else(missing)?;
     json(
         StatusCode::OK,
@@ -124,9 +135,9 @@ pub async fn entry(
 async fn tree_size(state: &AppState, size: Option<u64>) -> Result<u64, ApiError> {
     let current = state.store.ledger_size().await?;
     match size {
-        Some(s) if s > current => Err(ApiError::bad_request(
+        Some(s) if s > current => Err(ApiError::not_found(
             "beyond-tree",
-            format!("size {s} is beyond the ledger's {current} entries"),
+            format!("no tree of size {s}: the ledger has {current} entries"),
         )),
         Some(s) => Ok(s),
         None => {
@@ -140,6 +151,7 @@ async fn tree_size(state: &AppState, size: Option<u64>) -> Result<u64, ApiError>
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
     /// Leaf index, from 0.
     index: u64,
@@ -149,7 +161,8 @@ pub struct InclusionQuery {
 
 /// RFC 9162 inclusion proof of a leaf in the tree of a given size.
 #[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger", params(InclusionQuery),
-    responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem)))]
 pub async fn inclusion(
     State(state): State<AppState>,
     _p: Principal,
@@ -157,7 +170,7 @@ pub async fn inclusion(
 ) -> Result<Response, ApiError> {
     let size = tree_size(&state, q.size).await?;
     if q.index >= size {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::not_found(
             "beyond-tree",
             format!(
                 "index {} is not in a tree of {size} entries (indexes start at 0)",
@@ -178,8 +191,10 @@ pub async fn inclusion(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The older tree size (at least 1).
+    #[param(minimum = 1)]
     old: u64,
     /// The newer tree size (default: the latest checkpoint's).
     new: Option<u64>,
@@ -187,15 +202,22 @@ pub struct ConsistencyQuery {
 
 /// RFC 9162 consistency proof: the tree of `new` entries extends the tree of `old`.
 #[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn consistency(
     State(state): State<AppState>,
     _p: Principal,
     Params(q): Params<ConsistencyQuery>,
 ) -> Result<Response, ApiError> {
     let new = tree_size(&state, q.new).await?;
-    if q.old == 0 || q.old > new {
+    if q.old == 0 {
         return Err(ApiError::bad_request(
+            "bad-range",
+            format!("need 1 <= old <= new; got old {} and new {new}", q.old),
+        ));
+    }
+    if q.old > new {
+        return Err(ApiError::invalid(
             "bad-range",
             format!("need 1 <= old <= new; got old {} and new {new}", q.old),
         ));

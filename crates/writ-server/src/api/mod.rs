@@ -8,6 +8,7 @@ mod incidents;
 mod ledger;
 pub mod meta;
 mod notifications;
+mod page;
 mod policy;
 mod provisioning;
 pub(crate) mod requests;
@@ -232,7 +233,53 @@ where
     .await
 }
 
+/// A refused write on an object the caller may not see is answered as a read of it
+/// would be: `seen` is that read, whose 404 replaces the refusal. Who may approve,
+/// who owns, whether it is still pending — none of it reaches a caller who may not
+/// learn that the object exists.
+pub async fn unless_hidden<T, S, SFut, V>(
+    result: Result<T, ApiError>,
+    seen: S,
+) -> Result<T, ApiError>
+where
+    S: FnOnce() -> SFut,
+    SFut: Future<Output = Result<V, ApiError>>,
+{
+    match result {
+        Err(e) if matches!(e.status.as_u16(), 403 | 404 | 409 | 422) => {
+            seen().await?;
+            Err(e)
+        }
+        r => r,
+    }
+}
+
 /// `request:req_…` → `req_…`.
 pub fn subject_id<'a>(subject: &'a str, kind: &str) -> Option<&'a str> {
     subject.strip_prefix(kind)?.strip_prefix(':')
+}
+
+/// Every grant of `beneficiary`, page by page.
+pub(super) async fn all_grants_of(
+    state: &AppState,
+    beneficiary: &writ_core::Name,
+) -> Result<Vec<writ_core::Grant>, ApiError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .grants(writ_store::GrantFilter {
+                beneficiary: Some(beneficiary.clone()),
+                page: writ_store::Page { after, limit: 1000 },
+                ..writ_store::GrantFilter::default()
+            })
+            .await?;
+        let full = page.len() == 1000;
+        after = page.last().map(|g| g.position.clone());
+        out.extend(page.into_iter().map(|g| g.item));
+        if !full {
+            return Ok(out);
+        }
+    }
 }

@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::page::Paging;
 use super::{Params, json};
 use crate::app::AppState;
 use crate::extract::Principal;
@@ -15,16 +16,20 @@ use crate::wire::{NotificationList, NotificationView};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Everyone's (admins and auditors only); default: the caller's.
     all: Option<bool>,
-    /// At most this many, newest first (default 100, at most 1000).
+    /// At most this many, newest first, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// The caller's notification records, newest first.
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(ListQuery),
-    responses((status = 200, body = NotificationList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = NotificationList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     p: Principal,
@@ -37,14 +42,25 @@ pub async fn list(
             "only admins and auditors see everyone's notifications",
         ));
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let paging = Paging::parse(
+        &state.pepper,
+        "notifications",
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let recipient = (!all).then(|| p.identity.name.clone());
-    let notifications = state
-        .store
-        .notifications(recipient, limit)
-        .await?
+    let rows = state.store.notifications(recipient, paging.page()).await?;
+    let next = paging.next_of(&state.pepper, &rows);
+    let notifications = rows
         .iter()
-        .map(NotificationView::from)
+        .map(|n| NotificationView::from(&n.item))
         .collect();
-    json(StatusCode::OK, &NotificationList { notifications })
+    json(
+        StatusCode::OK,
+        &NotificationList {
+            notifications,
+            next,
+        },
+    )
 }

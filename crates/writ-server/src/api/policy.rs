@@ -1,7 +1,7 @@
 //! The approval policy: what is in force, reloading it from its directory, and why
 //! each identity may (or may not) decide each step of a request.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use writ_core::{Command, RequestId, Role, step_eligibility};
@@ -9,7 +9,7 @@ use writ_store::{Envelope, Outcome};
 
 use super::json;
 use crate::app::AppState;
-use crate::extract::{Acting, Principal};
+use crate::extract::{Acting, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{ExplainView, PolicyInfoView, PolicyReloaded, PolicyView, RequestView};
 

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use writ_core::{GrantId, Name, Role};
 use writ_store::{JobFilter, JobState};
 
+use super::page::Paging;
 use super::{Params, json};
 use crate::app::AppState;
 use crate::extract::{Acting, Principal};
@@ -17,11 +18,19 @@ use crate::wire::{CredentialReport, CredentialView, JobList, JobView, OrphanNhi}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
-    /// `queued`, `done` or `dead`.
+    /// `queued`, `done`, `dead`, `superseded` or `resolved`.
+    #[param(pattern = r"^(queued|done|dead|superseded|resolved)$")]
     state: Option<String>,
+    /// Only this grant's jobs.
+    #[param(pattern = r"^grt_[a-z0-9]{1,32}$")]
     grant: Option<String>,
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// Provisioning jobs, newest first (admins and auditors).
@@ -39,6 +48,7 @@ pub async fn jobs(
             "only admins and auditors see the provisioning outbox",
         ));
     }
+    let paging = Paging::parse(&state.pepper, "jobs", q.limit, q.cursor.as_deref(), 100)?;
     let state_filter = match &q.state {
         Some(s) => Some(JobState::parse(s).map_err(|m| ApiError::bad_request("invalid-query", m))?),
         None => None,
@@ -55,21 +65,34 @@ pub async fn jobs(
         .jobs(JobFilter {
             state: state_filter,
             grant,
-            limit: q.limit.unwrap_or(100).clamp(1, 1000),
+            page: paging.page(),
         })
         .await?;
+    let next = match rows.last() {
+        Some(last) if rows.len() as u32 == paging.limit => Some(paging.next(
+            &state.pepper,
+            &writ_store::Position {
+                at: last.created_seq as i64,
+                id: String::new(),
+            },
+        )),
+        _ => None,
+    };
     json(
         StatusCode::OK,
         &JobList {
             jobs: rows.iter().map(JobView::from).collect(),
+            next,
         },
     )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
     /// One system; all configured systems when absent.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     system: Option<String>,
 }
 
@@ -137,14 +160,7 @@ pub async fn credential_report(
         if org.identity(owner).is_some_and(|o| o.is_active()) {
             continue;
         }
-        let grants = state
-            .store
-            .grants(writ_store::GrantFilter {
-                beneficiary: Some(i.name.clone()),
-                status: None,
-                limit: 1000,
-            })
-            .await?;
+        let grants = super::all_grants_of(&state, &i.name).await?;
         orphans.push(OrphanNhi {
             nhi: i.name.to_string(),
             owner: owner.to_string(),

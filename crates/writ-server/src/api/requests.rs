@@ -1,19 +1,21 @@
 //! Access requests: submit, show, decide, cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use writ_core::{
-    Command, Comment, Constraints, Decision, DurationSpec, EntitlementRef, Event, Justification,
-    Name, Org, Reason, Request, RequestId, RequestKind, RequestStatus, TicketRef, eligibility,
+    ActivePolicy, Command, Comment, Constraints, Decision, DurationSpec, EntitlementRef, Event,
+    Justification, Name, Org, Reason, Request, RequestId, RequestKind, RequestStatus, TicketRef,
+    eligibility,
 };
-use writ_store::{Envelope, Outcome, RequestFilter};
+use writ_store::{Envelope, Outcome, Page, RequestFilter, Touching};
 
-use super::{Params, json, perform, subject_id};
+use super::page::{MAX_LIMIT, Paging};
+use super::{Params, json, perform, subject_id, unless_hidden};
 use crate::app::AppState;
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{CancelBody, DecisionBody, NewRequest, RequestList, RequestView};
 
@@ -82,18 +84,63 @@ pub async fn view(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `pending`, `approved`, `denied` or `cancelled`.
+    #[param(pattern = r"^(pending|approved|denied|cancelled)$")]
     status: Option<String>,
     /// Only requests the caller made or benefits from.
     mine: Option<bool>,
-    /// Only pending requests with an open step the caller may decide now.
+    /// Only pending requests with an open step the caller may decide now (the
+    /// approver's inbox).
     to_decide: Option<bool>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
-/// List requests the caller may see.
+/// Rows one page may look at before it answers with what it found and a `next`
+/// (a caller who may see few of many requests still gets an answer promptly).
+const SCAN_BUDGET: usize = 5_000;
+
+/// The requests `p` may be able to see (or, with `to_decide`, decide), as relations
+/// the store narrows by before each is judged exactly: `None` when the policies in
+/// force do not narrow who may decide, or when `p` sees everything.
+fn narrowing(p: &Principal, org: &Org, policy: &ActivePolicy, to_decide: bool) -> Option<Touching> {
+    if p.sees_everything() && !to_decide {
+        return None;
+    }
+    let me = &p.identity.name;
+    let reach = policy.authority.reach(org, &policy.policy, me)?;
+    let mut t = Touching {
+        requesters: reach.requesters,
+        beneficiaries: reach.beneficiaries,
+        entitlements: reach.entitlements,
+        open_roles: reach.open_roles,
+        any_escalated: reach.any_escalated,
+        ..Touching::default()
+    };
+    if !to_decide {
+        // What `visible` lets a person see besides what they may decide.
+        t.requesters.insert(me.clone());
+        t.beneficiaries.insert(me.clone());
+        t.beneficiaries.extend(
+            org.identities
+                .values()
+                .filter(|i| i.manager() == Some(me) || i.owner() == Some(me))
+                .map(|i| i.name.clone()),
+        );
+        t.decided_by.insert(me.clone());
+        if p.identity.groups.contains(&policy.policy.security_group) {
+            t.kinds.insert(RequestKind::BreakGlass.as_str().to_owned());
+        }
+    }
+    Some(t)
+}
+
+/// List requests the caller may see, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(ListQuery),
     responses((status = 200, body = RequestList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list(
@@ -101,6 +148,7 @@ pub async fn list(
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
+    let paging = Paging::parse(&state.pepper, "requests", q.limit, q.cursor.as_deref(), 100)?;
     let mut status = match &q.status {
         Some(s) => {
             Some(RequestStatus::parse(s).map_err(|m| ApiError::bad_request("invalid-query", m))?)
@@ -111,48 +159,79 @@ pub async fn list(
     if to_decide {
         status = Some(RequestStatus::Pending);
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state
-        .store
-        .requests(RequestFilter {
-            status,
-            involving: q.mine.unwrap_or(false).then(|| p.identity.name.clone()),
-            limit: if to_decide || !p.sees_everything() {
-                1000
-            } else {
-                limit
-            },
-        })
-        .await?;
     let org = state.store.org().await?;
     let policy = state.store.policy().await?;
     let now = state.clock.now();
+    let filter = RequestFilter {
+        status,
+        involving: q.mine.unwrap_or(false).then(|| p.identity.name.clone()),
+        touching: narrowing(&p, &org, &policy, to_decide),
+        page: paging.page(),
+    };
+    let exact = to_decide || !p.sees_everything();
+    let batch = if exact { MAX_LIMIT } else { paging.limit };
     let mut out = Vec::new();
-    for r in rows {
-        let open = if r.status == RequestStatus::Pending {
-            eligibility(&org, policy.rules(), &r, now)
-        } else {
-            Vec::new()
-        };
-        if to_decide
-            && !open
-                .iter()
-                .any(|e| e.eligible.iter().any(|c| c.identity == p.identity.name))
-        {
-            continue;
+    let mut scanned = 0;
+    let mut after = paging.after.clone();
+    let mut next = None;
+    'pages: loop {
+        let rows = state
+            .store
+            .requests(RequestFilter {
+                page: Page {
+                    after: after.clone(),
+                    limit: batch,
+                },
+                ..filter.clone()
+            })
+            .await?;
+        let full = rows.len() as u32 == batch;
+        for row in rows {
+            scanned += 1;
+            let r = &row.item;
+            let open = if r.status == RequestStatus::Pending {
+                eligibility(&org, policy.rules(), r, now)
+            } else {
+                Vec::new()
+            };
+            let decides = || {
+                open.iter()
+                    .any(|e| e.eligible.iter().any(|c| c.identity == p.identity.name))
+            };
+            let keep = if to_decide {
+                decides()
+            } else {
+                visible(&p, r, &open, &org, &policy.policy.security_group)
+            };
+            after = Some(row.position.clone());
+            if keep {
+                out.push(RequestView::new(r, &open));
+                if out.len() as u32 == paging.limit {
+                    next = Some(paging.next(&state.pepper, &row.position));
+                    break 'pages;
+                }
+            }
+            if scanned >= SCAN_BUDGET {
+                next = Some(paging.next(&state.pepper, &row.position));
+                break 'pages;
+            }
         }
-        if visible(&p, &r, &open, &org, &policy.policy.security_group) {
-            out.push(RequestView::new(&r, &open));
-        }
-        if out.len() >= limit as usize {
+        if !full {
             break;
         }
     }
-    json(StatusCode::OK, &RequestList { requests: out })
+    json(
+        StatusCode::OK,
+        &RequestList {
+            requests: out,
+            next,
+        },
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CreateQuery {
     /// Judge the request and show its steps and eligible approvers without
     /// submitting it (status `dry-run`, nothing recorded).
@@ -275,6 +354,9 @@ async fn decide(
         decision,
         comment,
     };
+    // Checked before deciding, not after: two eligible approvers racing both see the
+    // request, and the one who loses is told it was decided (409), not that it is gone.
+    view(&state, &p, &id).await?;
     perform(
         &state,
         &p,
@@ -335,16 +417,20 @@ pub async fn cancel(
         .filter(|r| !r.trim().is_empty())
         .map(|r| field("reason", Reason::parse(r)))
         .transpose()?;
-    perform(
-        &state,
-        &p,
-        Command::Cancel {
-            request: id.clone(),
-            reason,
-        },
-        idempotency,
-        StatusCode::OK,
-        |_| async { view(&state, &p, &id).await },
+    unless_hidden(
+        perform(
+            &state,
+            &p,
+            Command::Cancel {
+                request: id.clone(),
+                reason,
+            },
+            idempotency,
+            StatusCode::OK,
+            |_| async { view(&state, &p, &id).await },
+        )
+        .await,
+        || view(&state, &p, &id),
     )
     .await
 }

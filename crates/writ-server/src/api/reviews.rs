@@ -1,7 +1,7 @@
 //! Access-review campaigns: launch, the reviewer's items, decisions, re-review, the
 //! auditor's report, and grants past their review date.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,11 +11,12 @@ use writ_core::{
     ItemStatus, Name, Reason, ReviewDecision, ReviewerStrategy, RiskTier, Scope, SubjectKind,
     Timestamp,
 };
-use writ_store::{GrantFilter, ItemFilter};
+use writ_store::ItemFilter;
 
+use super::page::Paging;
 use super::{Params, json, perform};
 use crate::app::AppState;
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{
     CampaignList, CampaignView, GrantList, GrantView, ItemContext, ItemList, ItemView, NewCampaign,
@@ -138,9 +139,15 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only campaigns not yet closed.
     open: Option<bool>,
+    /// At most this many, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// Campaigns: all of them for admins and auditors; otherwise those the caller owns or
@@ -152,13 +159,32 @@ pub async fn list(
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let mut campaigns = Vec::new();
-    for c in state.store.campaigns(q.open.unwrap_or(false)).await? {
+    let paging = Paging::parse(
+        &state.pepper,
+        "campaigns",
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
+    let mut all = state.store.campaigns(q.open.unwrap_or(false)).await?;
+    all.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let mut visible = Vec::new();
+    for c in all {
+        let after = paging.after.as_ref().map(|p| p.id.as_str());
+        if after.is_some_and(|a| c.id.as_str() <= a) {
+            continue;
+        }
         if oversees(&p, &c) || !my_items(&state, &p, &c.id, None, 1).await?.is_empty() {
-            campaigns.push(CampaignView::from(&c));
+            visible.push(c);
+            // One more than the page, to know whether there is a next.
+            if visible.len() as u32 > paging.limit {
+                break;
+            }
         }
     }
-    json(StatusCode::OK, &CampaignList { campaigns })
+    let (page, next) = paging.slice(&state.pepper, visible.iter(), |c| c.id.to_string());
+    let campaigns = page.into_iter().map(CampaignView::from).collect();
+    json(StatusCode::OK, &CampaignList { campaigns, next })
 }
 
 async fn my_items(
@@ -202,12 +228,18 @@ pub async fn show(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ItemsQuery {
     /// `open`, `certified`, `revoked` or `kept`.
+    #[param(pattern = r"^(open|certified|revoked|kept)$")]
     status: Option<String>,
     /// Only items the caller may decide (default for reviewers; admins see all).
     mine: Option<bool>,
+    /// At most this many, 1-1000 (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// A campaign's items with the context a reviewer decides on: who asked and who
@@ -221,22 +253,51 @@ pub async fn items(
     Params(q): Params<ItemsQuery>,
 ) -> Result<Response, ApiError> {
     let id = campaign_id(&id)?;
+    let paging = Paging::parse(
+        &state.pepper,
+        "review-items",
+        q.limit,
+        q.cursor.as_deref(),
+        200,
+    )?;
     let c = load(&state, &id).await?;
+    // Someone with no business in the campaign learns nothing of it, not even that
+    // it has no items for them.
+    if !oversees(&p, &c) && my_items(&state, &p, &id, None, 1).await?.is_empty() {
+        return Err(ApiError::not_found(
+            "unknown-campaign",
+            format!("no campaign `{id}`"),
+        ));
+    }
     let status = q
         .status
         .as_deref()
         .map(ItemStatus::parse)
         .transpose()
         .map_err(|m| ApiError::bad_request("invalid-query", m))?;
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let after = paging
+        .after
+        .as_ref()
+        .map(|p| u32::try_from(p.at).unwrap_or(u32::MAX));
     let rows = if q.mine.unwrap_or(!oversees(&p, &c)) {
-        my_items(&state, &p, &id, status, limit).await?
+        state
+            .store
+            .review_items(ItemFilter {
+                status,
+                reviewer: Some(p.identity.name.clone()),
+                groups: p.identity.groups.iter().cloned().collect(),
+                after,
+                limit: paging.limit,
+                ..ItemFilter::all(&id)
+            })
+            .await?
     } else if oversees(&p, &c) {
         state
             .store
             .review_items(ItemFilter {
                 status,
-                limit,
+                after,
+                limit: paging.limit,
                 ..ItemFilter::all(&id)
             })
             .await?
@@ -246,6 +307,16 @@ pub async fn items(
             "only admins, auditors and the campaign's owner see every item",
         ));
     };
+    let next = match rows.last() {
+        Some(last) if rows.len() as u32 == paging.limit => Some(paging.next(
+            &state.pepper,
+            &writ_store::Position {
+                at: i64::from(last.item.item),
+                id: String::new(),
+            },
+        )),
+        _ => None,
+    };
     let org = state.store.org().await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -253,7 +324,7 @@ pub async fn items(
         v.context = Some(context(&state, &org, r).await?);
         items.push(v);
     }
-    json(StatusCode::OK, &ItemList { items })
+    json(StatusCode::OK, &ItemList { items, next })
 }
 
 async fn context(
@@ -263,14 +334,7 @@ async fn context(
 ) -> Result<ItemContext, ApiError> {
     let grant = state.store.grant(&r.item.grant).await?;
     let request = state.store.request(&r.request).await?;
-    let others = state
-        .store
-        .grants(GrantFilter {
-            beneficiary: Some(r.beneficiary.clone()),
-            status: None,
-            limit: 200,
-        })
-        .await?;
+    let others = super::all_grants_of(state, &r.beneficiary).await?;
     let ent = org.entitlement(&r.entitlement);
     let policy = state.store.policy().await?;
     let live: Vec<&writ_core::Grant> = others
@@ -375,7 +439,7 @@ pub async fn decide(
                     .await?;
                 items.extend(rows.iter().map(ItemView::from));
             }
-            Ok(ItemList { items })
+            Ok(ItemList { items, next: None })
         },
     )
     .await
@@ -412,6 +476,7 @@ pub async fn rereview(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default) or `csv`.
     format: Option<String>,
@@ -462,14 +527,19 @@ pub async fn report(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OverdueQuery {
+    /// At most this many, 1-1000 (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
 /// Live grants past their review date, oldest first (admins and auditors). A
 /// campaign with `include_overdue` pulls them in.
 #[utoipa::path(get, path = "/api/v1/reviews/overdue", tag = "reviews", params(OverdueQuery),
-    responses((status = 200, body = GrantList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = GrantList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn overdue(
     State(state): State<AppState>,
     p: Principal,
@@ -481,14 +551,17 @@ pub async fn overdue(
             "only admins and auditors list overdue reviews",
         ));
     }
+    let paging = Paging::parse(&state.pepper, "overdue", q.limit, q.cursor.as_deref(), 200)?;
     let rows = state
         .store
-        .overdue_reviews(state.clock.now(), q.limit.unwrap_or(200).clamp(1, 1000))
+        .overdue_reviews(state.clock.now(), paging.page())
         .await?;
+    let next = paging.next_of(&state.pepper, &rows);
     json(
         StatusCode::OK,
         &GrantList {
-            grants: rows.iter().map(GrantView::from).collect(),
+            grants: rows.iter().map(|g| GrantView::from(&g.item)).collect(),
+            next,
         },
     )
 }

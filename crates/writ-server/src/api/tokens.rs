@@ -1,14 +1,15 @@
 //! API tokens: issue (admin, shown once), list (never the secret), revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use writ_core::{Command, DurationSpec, Event, Name, TokenId};
 
-use super::{Executed, execute, json};
+use super::page::{PageQuery, Paging};
+use super::{Executed, Params, execute, json, unless_hidden};
 use crate::app::AppState;
 use crate::auth::{new_token, token_hash};
-use crate::extract::{Acting, JsonBody, Principal};
+use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{IssuedToken, NewToken, TokenList, TokenView};
 
@@ -68,15 +69,26 @@ pub async fn issue(
 }
 
 /// List tokens: all for admins and auditors, one's own for everyone else.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
-    responses((status = 200, body = TokenList), (status = 401, body = Problem)))]
-pub async fn list(State(state): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery),
+    responses((status = 200, body = TokenList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Params(q): Params<PageQuery>,
+) -> Result<Response, ApiError> {
+    let paging = Paging::parse(&state.pepper, "tokens", q.limit, q.cursor.as_deref(), 100)?;
     let whose = (!p.sees_everything()).then(|| p.identity.name.clone());
     let tokens = state.store.tokens(whose.as_ref()).await?;
+    // In issue order, as the store lists them (the time zero-padded so the key sorts
+    // as the list does).
+    let (page, next) = paging.slice(&state.pepper, tokens.iter(), |t| {
+        format!("{:020}\0{}", t.issued_at.millis(), t.id)
+    });
     json(
         StatusCode::OK,
         &TokenList {
-            tokens: tokens.iter().map(TokenView::from).collect(),
+            tokens: page.into_iter().map(TokenView::from).collect(),
+            next,
         },
     )
 }
@@ -93,17 +105,24 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let id = TokenId::parse(&id)
         .map_err(|_| ApiError::not_found("unknown-token", format!("no token `{id}`")))?;
-    execute(
-        &state,
-        p.actor(),
-        Command::RevokeToken { token: id.clone() },
-        None,
+    let seen = || async {
+        state
+            .store
+            .token(&id)
+            .await?
+            .filter(|t| p.sees_everything() || t.identity == p.identity.name)
+            .ok_or_else(|| ApiError::not_found("unknown-token", format!("no token `{id}`")))
+    };
+    unless_hidden(
+        execute(
+            &state,
+            p.actor(),
+            Command::RevokeToken { token: id.clone() },
+            None,
+        )
+        .await,
+        seen,
     )
     .await?;
-    let t = state
-        .store
-        .token(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("unknown-token", format!("no token `{id}`")))?;
-    json(StatusCode::OK, &TokenView::from(&t))
+    json(StatusCode::OK, &TokenView::from(&seen().await?))
 }

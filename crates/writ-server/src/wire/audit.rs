@@ -9,10 +9,13 @@ use super::{IdentityBody, ts};
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub identity: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub label: String,
     /// Lifetime, ISO 8601 or short form; none means until revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 40)]
     pub expires_in: Option<String>,
 }
 
@@ -61,6 +64,9 @@ impl std::fmt::Debug for IssuedToken {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenList {
     pub tokens: Vec<TokenView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -85,6 +91,9 @@ pub struct AuditPage {
     /// Pass as `after` to get the next page; absent at the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_after: Option<u64>,
+    /// The same, as the cursor every list takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -10,12 +10,13 @@ use writ_core::{
 };
 
 /// An identity as the API shows and accepts it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
     /// Ignored on PUT (the path names the identity).
     #[serde(default)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     /// `human` or `nhi`.
     pub kind: String,
@@ -28,11 +29,15 @@ pub struct IdentityBody {
     #[serde(default)]
     pub roles: Vec<String>,
     // human
+    /// Required for a human (the schema says so with `if`/`then` on `kind`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub manager: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub department: Option<String>,
     /// `employee`, `contractor` or `vendor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,10 +47,13 @@ pub struct IdentityBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nhi_kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 10, max_length = 1000)]
     pub purpose: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub environment: Option<String>,
     /// ISO 8601 or short form; default 90 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,6 +171,9 @@ impl From<&Identity> for IdentityBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IdentityList {
     pub identities: Vec<IdentityBody>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -170,11 +181,14 @@ pub struct IdentityList {
 pub struct SystemBody {
     #[serde(default)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     /// `directory`, `database`, `saas` or `other`.
     pub kind: String,
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub owner: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
 }
 
@@ -205,6 +219,9 @@ impl From<&System> for SystemBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SystemList {
     pub systems: Vec<SystemBody>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -213,10 +230,12 @@ pub struct EntitlementBody {
     /// `<system>/<name>`; ignored on PUT (the path names it).
     #[serde(default)]
     pub reference: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     /// `role`, `group`, `account`, `secret`, `api_scope` or `permission`.
     pub kind: String,
     /// LDAP group DN, PostgreSQL role, SCIM group id, OAuth scope.
+    #[schema(min_length = 1, max_length = 1024)]
     pub external_ref: String,
     /// `low`, `medium`, `high` or `critical`.
     pub risk: String,
@@ -225,10 +244,12 @@ pub struct EntitlementBody {
     /// ISO 8601 or short form.
     pub max_duration: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub owner: Option<String>,
     #[serde(default)]
     pub break_glass: bool,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
 }
 
@@ -274,4 +295,7 @@ impl From<&Entitlement> for EntitlementBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntitlementList {
     pub entitlements: Vec<EntitlementBody>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }

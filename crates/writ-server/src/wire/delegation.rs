@@ -11,8 +11,10 @@ use super::ts;
 pub struct NewDelegation {
     /// Whose authority: defaults to the caller (an admin may name someone else).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub delegator: Option<String>,
     /// Who may decide in their place.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub delegate: String,
     /// RFC 3339; defaults to now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,6 +31,7 @@ pub struct NewDelegation {
     /// Only requests of these risk tiers (default: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<String>,
+    #[schema(min_length = 3, max_length = 2000)]
     pub reason: String,
 }
 
@@ -48,6 +51,9 @@ pub struct DelegationView {
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// The admin who recorded it for the delegator (the delegator was notified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 impl DelegationView {
@@ -72,6 +78,7 @@ impl DelegationView {
             reason: d.reason.to_string(),
             state: state.into(),
             revoked_at: d.revoked_at.map(ts),
+            recorded_by: d.recorded_by.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -79,12 +86,16 @@ impl DelegationView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DelegationList {
     pub delegations: Vec<DelegationView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeDelegationBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -118,6 +129,9 @@ impl From<&writ_store::Notification> for NotificationView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NotificationList {
     pub notifications: Vec<NotificationView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// One post-incident review, with what it is about.
@@ -134,12 +148,17 @@ pub struct IncidentItem {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IncidentList {
     pub reviews: Vec<IncidentItem>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseIncidentBody {
     /// `legitimate`, `misuse` or `drill`.
+    #[schema(pattern = r"^(legitimate|misuse|drill)$")]
     pub finding: String,
+    #[schema(min_length = 3, max_length = 2000)]
     pub notes: String,
 }

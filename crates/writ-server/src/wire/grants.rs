@@ -203,12 +203,16 @@ impl From<&ProvisioningJob> for JobView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBody {
     /// `provision` or `deprovision`.
+    #[schema(pattern = r"^(provision|deprovision)$")]
     pub action: String,
 }
 
@@ -217,18 +221,24 @@ pub struct RetryBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// Only `deprovision`: no access is ever added on anyone's word.
+    #[schema(pattern = r"^deprovision$")]
     pub action: String,
     /// What was done in the target, and by whom.
+    #[schema(min_length = 3, max_length = 2000)]
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GrantList {
     pub grants: Vec<GrantView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeBody {
+    #[schema(min_length = 3, max_length = 2000)]
     pub reason: String,
 }

@@ -11,24 +11,34 @@ use super::ts;
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     /// Who receives the access: the requester, a direct report, or an NHI they own.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub beneficiary: String,
     /// `<system>/<entitlement>`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}/[a-z0-9][a-z0-9._-]{0,63}$")]
     pub entitlement: String,
+    #[schema(min_length = 1, max_length = 2000)]
     pub justification: String,
     /// ISO 8601 (`PT8H`, `P7D`) or short form (`8h`, `7d`).
+    #[schema(max_length = 40)]
     pub duration: String,
     /// ITSM ticket key such as `INC-4411`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
     pub ticket: Option<String>,
     /// `standard` (default) or `renewal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// For non-human identities: what the issued credential may do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::optional_object"
+    )]
     pub constraints: Option<ConstraintsBody>,
     /// Why a separation-of-duties exception is needed, when the request completes a
     /// toxic combination whose rule allows one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 2000)]
     pub sod_exception: Option<String>,
 }
 
@@ -78,6 +88,7 @@ impl From<&Constraints> for ConstraintsBody {
 pub struct DecisionBody {
     /// Required when denying.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
     /// The step to decide; by default the first open step the caller may decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +99,7 @@ pub struct DecisionBody {
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -371,4 +383,7 @@ impl From<&Excluded> for ExcludedView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RequestList {
     pub requests: Vec<RequestView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }

@@ -34,7 +34,7 @@ pub struct ScopeBody {
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::object")]
     pub scope: ScopeBody,
     /// `manager`, `nhi_owner`, `entitlement_owner`, `system_owner` or `group:<name>`.
     pub reviewers: String,
@@ -132,6 +132,9 @@ impl From<&Campaign> for CampaignView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CampaignList {
     pub campaigns: Vec<CampaignView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// One review item, with what the reviewer needs to decide it.
@@ -228,6 +231,9 @@ impl From<&ItemRow> for ItemView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ItemList {
     pub items: Vec<ItemView>,
+    /// The cursor of the next page, when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Certify or revoke one or more items (more than one is recorded as a bulk decision).
@@ -236,9 +242,11 @@ pub struct ItemList {
 pub struct ReviewDecisionBody {
     pub items: Vec<u32>,
     /// `certify` or `revoke`.
+    #[schema(pattern = r"^(certify|revoke)$")]
     pub decision: String,
     /// Required to revoke, and to certify high or critical access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 
@@ -246,6 +254,7 @@ pub struct ReviewDecisionBody {
 #[serde(deny_unknown_fields)]
 pub struct RereviewBody {
     /// The flagged reviewer whose certifications go back for review.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub reviewer: String,
 }
 

@@ -30,7 +30,7 @@ pub(super) enum DelegationCmd {
         tiers: Vec<String>,
         #[arg(long)]
         reason: String,
-        /// Whose authority (admins only; default yourself).
+        /// Whose authority (admins only, never to themself; default yourself).
         #[arg(long)]
         delegator: Option<String>,
     },

@@ -15,8 +15,12 @@ pub(super) enum GrantCmd {
         beneficiary: Option<String>,
         #[arg(long)]
         status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+        /// How many to show at most (the CLI follows the pages).
+        #[arg(long, default_value_t = 50, conflicts_with = "all")]
+        limit: usize,
+        /// Every match, however many pages that takes.
+        #[arg(long)]
+        all: bool,
     },
     /// Show one grant.
     Show { id: String },
@@ -72,15 +76,16 @@ pub(super) async fn run(cli: &Cli, cmd: &GrantCmd) -> anyhow::Result<()> {
             beneficiary,
             status,
             limit,
+            all,
         } => {
-            let list = client
-                .grants(&GrantQuery {
-                    beneficiary: beneficiary.clone(),
-                    status: status.clone(),
-                    limit: Some(*limit),
-                })
-                .await?;
+            let q = GrantQuery {
+                beneficiary: beneficiary.clone(),
+                status: status.clone(),
+                ..GrantQuery::default()
+            };
+            let list = client.grants_upto(&q, (!all).then_some(*limit)).await?;
             output::print(json, &list, || output::grants(&list.grants))?;
+            output::more_exist(&list);
         }
         GrantCmd::Show { id } => {
             let g = client.grant(id).await?;

@@ -38,7 +38,7 @@ pub(super) enum AuditCmd {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum LedgerCmd {
-    /// Print the latest signed checkpoint (or, with --sign, one signed now).
+    /// Print the latest signed checkpoint (or, with --sign, one signed now: admins).
     Checkpoint {
         #[arg(long)]
         sign: bool,

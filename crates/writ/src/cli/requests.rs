@@ -63,8 +63,12 @@ pub(super) enum RequestCmd {
         /// Only requests waiting for your decision.
         #[arg(long)]
         to_decide: bool,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+        /// How many to show at most (the CLI follows the pages).
+        #[arg(long, default_value_t = 50, conflicts_with = "all")]
+        limit: usize,
+        /// Every match, however many pages that takes.
+        #[arg(long)]
+        all: bool,
     },
     /// Approve one step.
     Approve {
@@ -163,16 +167,17 @@ pub(super) async fn run(cli: &Cli, cmd: &RequestCmd) -> anyhow::Result<()> {
             mine,
             to_decide,
             limit,
+            all,
         } => {
-            let list = client
-                .requests(&RequestQuery {
-                    status: status.clone(),
-                    mine: mine.then_some(true),
-                    to_decide: to_decide.then_some(true),
-                    limit: Some(*limit),
-                })
-                .await?;
+            let q = RequestQuery {
+                status: status.clone(),
+                mine: mine.then_some(true),
+                to_decide: to_decide.then_some(true),
+                ..RequestQuery::default()
+            };
+            let list = client.requests_upto(&q, (!all).then_some(*limit)).await?;
             output::print(json, &list, || output::requests(&list.requests))?;
+            output::more_exist(&list);
         }
         RequestCmd::Approve { id, comment, step } => {
             let body = DecisionBody {

@@ -1,7 +1,7 @@
 //! Authentication, tokens, the auditor's read-only role, and who sees what.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use writ_server::wire::NewToken;
 
 use crate::common::TestApp;
@@ -213,4 +213,121 @@ async fn people_see_their_own_requests_and_grants_only() {
         app.as_("priya").grant(&grant).await.unwrap().beneficiary,
         "alice"
     );
+}
+
+/// A caller who may not see an object learns nothing about it from any route: every
+/// write on it answers exactly what the same write on an id that does not exist
+/// answers (404, same code, same words but the id), never a 403 naming who may.
+#[tokio::test]
+async fn writes_on_objects_one_may_not_see_answer_like_objects_that_do_not_exist() {
+    let app = TestApp::spawn().await;
+    let pending = app
+        .as_("alice")
+        .create_request(
+            &crate::common::new_request("alice", "corp-ldap/vpn-users", "1d"),
+            None,
+        )
+        .await
+        .unwrap();
+    let (decided, grant) = app.vpn_grant("bob", "1d").await;
+    let token = app
+        .as_("ada")
+        .issue_token(&NewToken {
+            identity: "alice".into(),
+            label: "laptop".into(),
+            expires_in: None,
+        })
+        .await
+        .unwrap();
+    let delegation = app
+        .as_("priya")
+        .delegate(&writ_server::wire::NewDelegation {
+            delegate: "carol".into(),
+            for_: Some("3d".into()),
+            reason: "priya is at the offsite this week".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let before = app.event_count().await;
+
+    let frank = app.as_("frank");
+    let reason = json!({"reason": "no longer needed here", "comment": "fine by me"});
+    let writes: Vec<(String, String, Value)> = vec![
+        (
+            format!("/api/v1/requests/{}/approve", pending.id),
+            "req_0000000000000000".into(),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/requests/{}/deny", pending.id),
+            "req_0000000000000000".into(),
+            json!({"comment": "no"}),
+        ),
+        (
+            format!("/api/v1/requests/{}/cancel", pending.id),
+            "req_0000000000000000".into(),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/requests/{}/approve", decided.id),
+            "req_0000000000000000".into(),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/grants/{grant}/revoke"),
+            "grt_0000000000000000".into(),
+            json!({"reason": reason["reason"]}),
+        ),
+        (
+            format!("/api/v1/grants/{grant}/provisioning/retry"),
+            "grt_0000000000000000".into(),
+            json!({"action": "provision"}),
+        ),
+        (
+            format!("/api/v1/grants/{grant}/provisioning/resolve"),
+            "grt_0000000000000000".into(),
+            json!({"action": "deprovision", "reason": reason["reason"]}),
+        ),
+        (
+            format!("/api/v1/grants/{grant}/credential"),
+            "grt_0000000000000000".into(),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/tokens/{}/revoke", token.token.id),
+            "tok_0000000000000000".into(),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/delegations/{}/revoke", delegation.id),
+            "dlg_0000000000000000".into(),
+            json!({}),
+        ),
+    ];
+    for (path, ghost, body) in writes {
+        let real_id = path.split('/').nth(4).unwrap().to_owned();
+        let ghost_path = path.replace(&real_id, &ghost);
+        let send = |p: String| {
+            let frank = &frank;
+            let body = serde_json::to_vec(&body).unwrap();
+            async move {
+                frank
+                    .raw(Method::POST, &p, Some(("application/json", body)), None)
+                    .await
+                    .unwrap()
+            }
+        };
+        let real = send(path.clone()).await;
+        let none = send(ghost_path).await;
+        assert_eq!(real.status, 404, "{path}: {}", real.body_text());
+        let (a, b): (Value, Value) = (real.json(), none.json());
+        assert_eq!(a["code"], b["code"], "{path}");
+        assert_eq!(
+            a["detail"].as_str().unwrap().replace(&real_id, "ID"),
+            b["detail"].as_str().unwrap().replace(&ghost, "ID"),
+            "{path}"
+        );
+    }
+    assert_eq!(app.event_count().await, before, "nothing was written");
 }

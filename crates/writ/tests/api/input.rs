@@ -170,7 +170,60 @@ async fn bad_requests_get_problem_json_and_change_nothing() {
             "invalid-constraints",
             "10.0.0.0/99",
         ),
-        case("not an object", json!(["alice"]), 422, "invalid-body", ""),
+        case(
+            "not an object",
+            json!(["alice"]),
+            400,
+            "not-an-object",
+            "one JSON object",
+        ),
+        case(
+            "positional array",
+            json!([
+                "alice",
+                "pg-prod/read-only",
+                "investigate billing export failures",
+                "8h",
+                "INC-4411"
+            ]),
+            400,
+            "not-an-object",
+            "named fields",
+        ),
+        case(
+            "positional nested object",
+            with("constraints", json!([["read"], "prod", []])),
+            422,
+            "invalid-body",
+            "constraints",
+        ),
+        case(
+            "duration with an empty time part",
+            with("duration", json!("P1DT")),
+            422,
+            "invalid-field",
+            "duration",
+        ),
+        Case {
+            name: "trailing garbage",
+            content_type: "application/json",
+            body: [serde_json::to_vec(&valid()).unwrap(), b"xyz".to_vec()].concat(),
+            status: 400,
+            code: "malformed-json",
+            mentions: "follow the object",
+        },
+        Case {
+            name: "two documents",
+            content_type: "application/json",
+            body: [
+                serde_json::to_vec(&valid()).unwrap(),
+                serde_json::to_vec(&valid()).unwrap(),
+            ]
+            .concat(),
+            status: 400,
+            code: "malformed-json",
+            mentions: "follow the object",
+        },
         Case {
             name: "malformed JSON",
             content_type: "application/json",
@@ -312,6 +365,28 @@ async fn bad_decisions_and_ids_are_clear() {
         .await
         .unwrap();
     assert_eq!(res.status, 400, "a blank Idempotency-Key is refused");
+    // A sequence number beyond any log is refused, not wrapped to the start.
+    let res = app
+        .as_("olivia")
+        .raw(
+            Method::GET,
+            "/api/v1/audit/events?after=18446744073709551615",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status, 400, "{}", res.body_text());
+    // An id that is not UTF-8 is a problem too, not a text/plain rejection.
+    for (method, path) in [
+        (Method::GET, "/api/v1/requests/%FF%FE"),
+        (Method::POST, "/api/v1/requests/%FF/approve"),
+        (Method::GET, "/api/v1/identities/%C3%28"),
+    ] {
+        let res = priya.raw(method, path, None, None).await.unwrap();
+        assert_eq!(res.status, 400, "{path}: {}", res.body_text());
+        assert_eq!(res.content_type, "application/problem+json", "{path}");
+    }
     assert_eq!(app.event_count().await, before);
 }
 
@@ -360,6 +435,26 @@ async fn admin_catalogue_writes_validate_input() {
             "/api/v1/systems/erp",
             json!({"display_name": "ERP", "kind": "saas", "owner": "svc-billing"}),
             "owner-not-human",
+        ),
+        (
+            "/api/v1/identities/zed",
+            json!({"display_name": "Zed", "kind": "human", "email": "z@example.com", "department": "d".repeat(60_000)}),
+            "invalid-identity",
+        ),
+        (
+            "/api/v1/identities/bot",
+            json!({"display_name": "Bot", "kind": "nhi", "nhi_kind": "service_account", "owner": "bob", "purpose": "p".repeat(60_000), "environment": "prod"}),
+            "invalid-identity",
+        ),
+        (
+            "/api/v1/systems/erp",
+            json!({"display_name": "ERP", "kind": "saas", "owner": "dan", "description": "d".repeat(60_000)}),
+            "invalid-system",
+        ),
+        (
+            "/api/v1/entitlements/pg-prod/huge",
+            json!({"display_name": "Huge", "kind": "role", "external_ref": "huge", "risk": "low", "max_duration": "1d", "description": "d".repeat(60_000)}),
+            "invalid-entitlement",
         ),
     ];
     for (path, body, code) in cases {

@@ -33,13 +33,22 @@ async fn checkpoints_are_signed_notes_that_verify_with_the_published_key() {
     let first = open_checkpoint(&note, &key).unwrap();
     assert_eq!(first.size, app.event_count().await);
 
-    // Signing needs a caller; with nothing new it returns the same checkpoint.
+    // Signing on demand is for admins; with nothing new it returns the same checkpoint.
     assert_eq!(anon.checkpoint(true).await.unwrap_err().status(), Some(401));
     let olivia = app.as_("olivia");
-    assert_eq!(olivia.checkpoint(true).await.unwrap(), note);
+    for who in ["olivia", "alice"] {
+        let e = app.as_(who).checkpoint(true).await.unwrap_err();
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(403), Some("admin-only")),
+            "{who}"
+        );
+    }
+    let ada = app.as_("ada");
+    assert_eq!(ada.checkpoint(true).await.unwrap(), note);
 
     app.vpn_grant("alice", "8h").await;
-    let later = olivia.checkpoint(true).await.unwrap();
+    let later = ada.checkpoint(true).await.unwrap();
     let second = open_checkpoint(&later, &key).unwrap();
     assert_eq!(second.size, app.event_count().await);
     assert!(second.size > first.size);
@@ -85,7 +94,7 @@ async fn every_leaf_has_an_inclusion_proof_to_the_signed_root() {
     app.vpn_grant("alice", "8h").await;
     let olivia = app.as_("olivia");
     let key = olivia.ledger_key().await.unwrap();
-    let cp = open_checkpoint(&olivia.checkpoint(true).await.unwrap(), &key).unwrap();
+    let cp = open_checkpoint(&app.as_("ada").checkpoint(true).await.unwrap(), &key).unwrap();
     for index in 0..cp.size {
         let e = olivia.ledger_entry(index).await.unwrap();
         assert_eq!(e.index, index);
@@ -143,11 +152,11 @@ async fn ledger_reads_refuse_bad_input_and_non_auditors() {
     };
     assert_eq!(
         problem(olivia.inclusion_proof(size, Some(size)).await.map(|_| ())),
-        (400, "beyond-tree".into())
+        (404, "beyond-tree".into())
     );
     assert_eq!(
         problem(olivia.inclusion_proof(0, Some(size + 1)).await.map(|_| ())),
-        (400, "beyond-tree".into())
+        (404, "beyond-tree".into())
     );
     assert_eq!(
         problem(olivia.consistency_proof(0, Some(size)).await.map(|_| ())),
@@ -160,7 +169,12 @@ async fn ledger_reads_refuse_bad_input_and_non_auditors() {
                 .await
                 .map(|_| ())
         ),
-        (400, "bad-range".into())
+        (422, "bad-range".into())
+    );
+    // An index past any ledger is a missing entry, not a server error.
+    assert_eq!(
+        problem(olivia.ledger_entry(i64::MAX as u64).await.map(|_| ())),
+        (404, "no-such-entry".into())
     );
     let raw = olivia
         .raw(
@@ -328,7 +342,7 @@ async fn proofs_default_to_the_latest_signed_checkpoint_not_the_live_size() {
     let app = TestApp::spawn_with(config, false).await;
     let olivia = app.as_("olivia");
     let key = olivia.ledger_key().await.unwrap();
-    let signed = open_checkpoint(&olivia.checkpoint(true).await.unwrap(), &key).unwrap();
+    let signed = open_checkpoint(&app.as_("ada").checkpoint(true).await.unwrap(), &key).unwrap();
     app.vpn_grant("alice", "8h").await;
     assert!(app.event_count().await > signed.size);
 

@@ -6,6 +6,8 @@
 mod common;
 
 mod access;
+mod clients;
+mod inbox;
 mod input;
 mod ledger;
 mod lifecycle;

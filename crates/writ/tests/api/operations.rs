@@ -267,6 +267,7 @@ async fn openapi_metrics_and_health() {
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    contract_matches_the_server(&doc);
 
     assert_eq!(anon.health().await.unwrap()["status"], json!("ok"));
 
@@ -294,4 +295,70 @@ async fn openapi_metrics_and_health() {
         .parse::<u64>()
         .unwrap();
     assert!(appended >= 5);
+}
+
+/// The published contract says what the server does: path parameters are exactly the
+/// path's placeholders (and query parameters are `in: query`), errors are documented
+/// as problem+json, and every operation with a body documents 400, 413, 415 and 422.
+fn contract_matches_the_server(doc: &Value) {
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let placeholders: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .map(|p| p.split('}').next().unwrap())
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let at = format!("{method} {path}");
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path: Vec<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            in_path.sort_unstable();
+            let mut want = placeholders.clone();
+            want.sort_unstable();
+            assert_eq!(in_path, want, "{at}: path parameters are its placeholders");
+            for (status, r) in op["responses"].as_object().unwrap() {
+                if (status.starts_with('4') || status.starts_with('5'))
+                    && let Some(content) = r["content"].as_object()
+                {
+                    assert!(
+                        content.keys().all(|k| k == "application/problem+json"),
+                        "{at} {status}: errors are problem+json, documented {:?}",
+                        content.keys().collect::<Vec<_>>()
+                    );
+                }
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{at} documents {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations > 40, "{operations} operations");
+    // What the server requires is in the schema: a human's email, the bounds of text.
+    let identity = &doc["components"]["schemas"]["IdentityBody"];
+    assert_eq!(identity["if"]["properties"]["kind"]["const"], "human");
+    assert_eq!(identity["then"]["required"], json!(["email"]));
+    assert_eq!(identity["properties"]["department"]["maxLength"], 200);
+    let request = &doc["components"]["schemas"]["NewRequest"];
+    assert_eq!(request["properties"]["justification"]["maxLength"], 2000);
+    // The list queries are query parameters.
+    let list = &doc["paths"]["/api/v1/requests"]["get"]["parameters"];
+    for name in ["status", "mine", "to_decide", "limit", "cursor"] {
+        let p = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("GET /api/v1/requests documents `{name}`"));
+        assert_eq!(p["in"], "query", "{name}");
+    }
 }

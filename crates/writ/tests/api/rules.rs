@@ -44,8 +44,9 @@ async fn approver_is_never_requester_nor_beneficiary_and_decides_one_step() {
         (e.status(), e.code()),
         (Some(403), Some("beneficiary-approval"))
     );
+    // Someone who may see the request but not decide it is told who may.
     let e = app
-        .as_("bob")
+        .as_("ada")
         .approve(&r.id, &Default::default(), None)
         .await
         .unwrap_err();
@@ -54,6 +55,13 @@ async fn approver_is_never_requester_nor_beneficiary_and_decides_one_step() {
         e.to_string().contains("`morgan`"),
         "the refusal names who is eligible: {e}"
     );
+    // Someone who may not see it learns nothing, not even that it exists.
+    let e = app
+        .as_("bob")
+        .approve(&r.id, &Default::default(), None)
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(404), Some("unknown-request")));
 
     // One identity, one step: priya owns pg-prod/superuser and manages bob.
     let r = app
@@ -120,11 +128,18 @@ async fn a_denial_ends_the_request_and_later_decisions_conflict() {
     assert_eq!(denied.steps[0].state, "denied");
     assert!(denied.grant.is_none());
     let e = app
-        .as_("carol")
+        .as_("priya")
         .approve(&r.id, &Default::default(), None)
         .await
         .unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(409), Some("not-pending")));
+    // carol, eligible for the next step while it was open, no longer sees the request.
+    let e = app
+        .as_("carol")
+        .approve(&r.id, &Default::default(), None)
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(404), Some("unknown-request")));
     let e = app
         .as_("alice")
         .cancel(&r.id, &CancelBody::default())
@@ -148,12 +163,13 @@ async fn eligibility_uses_the_organisation_at_decision_time() {
     alice.manager = Some("morgan".into());
     app.as_("ada").put_identity("alice", &alice).await.unwrap();
 
+    // priya no longer manages alice: she may neither decide nor see the request.
     let e = app
         .as_("priya")
         .approve(&r.id, &Default::default(), None)
         .await
         .unwrap_err();
-    assert_eq!((e.status(), e.code()), (Some(403), Some("not-eligible")));
+    assert_eq!((e.status(), e.code()), (Some(404), Some("unknown-request")));
     let done = app
         .as_("morgan")
         .approve(&r.id, &Default::default(), None)
