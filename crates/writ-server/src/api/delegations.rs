@@ -10,7 +10,7 @@ use writ_core::{
 };
 
 use super::page::Paging;
-use super::{Params, json, perform, subject_id, unless_hidden};
+use super::{Params, json, perform, perform_on, subject_id};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
@@ -186,19 +186,14 @@ pub async fn revoke(
         .filter(|r| !r.trim().is_empty())
         .map(|r| field("reason", Reason::parse(r)))
         .transpose()?;
-    unless_hidden(
-        perform(
-            &state,
-            &p,
-            Command::RevokeDelegation {
-                delegation: id.clone(),
-                reason,
-            },
-            idempotency,
-            StatusCode::OK,
-            |_| async { view(&state, &p, &id).await },
-        )
-        .await,
+    perform_on(
+        &state,
+        &p,
+        Command::RevokeDelegation {
+            delegation: id.clone(),
+            reason,
+        },
+        idempotency,
         || view(&state, &p, &id),
     )
     .await

@@ -14,7 +14,7 @@ use writ_core::{
 use writ_store::{GrantFilter, JobFilter};
 
 use super::page::Paging;
-use super::{Params, json, perform, unless_hidden};
+use super::{Params, json, perform_on};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
@@ -154,19 +154,14 @@ pub async fn revoke(
     let id = grant_id(&id)?;
     let reason = Reason::parse(&body.reason)
         .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
-    unless_hidden(
-        perform(
-            &state,
-            &p,
-            Command::RevokeGrant {
-                grant: id.clone(),
-                reason,
-            },
-            idempotency,
-            StatusCode::OK,
-            |_| async { view(&state, &p, &id).await },
-        )
-        .await,
+    perform_on(
+        &state,
+        &p,
+        Command::RevokeGrant {
+            grant: id.clone(),
+            reason,
+        },
+        idempotency,
         || view(&state, &p, &id),
     )
     .await
@@ -188,19 +183,14 @@ pub async fn retry(
     let id = grant_id(&id)?;
     let action = JobAction::parse(&body.action)
         .map_err(|m| ApiError::invalid("invalid-field", format!("action: {m}")))?;
-    unless_hidden(
-        perform(
-            &state,
-            &p,
-            Command::RetryProvisioning {
-                grant: id.clone(),
-                action,
-            },
-            idempotency,
-            StatusCode::OK,
-            |_| async { view(&state, &p, &id).await },
-        )
-        .await,
+    perform_on(
+        &state,
+        &p,
+        Command::RetryProvisioning {
+            grant: id.clone(),
+            action,
+        },
+        idempotency,
         || view(&state, &p, &id),
     )
     .await
@@ -225,20 +215,15 @@ pub async fn resolve(
         .map_err(|m| ApiError::invalid("invalid-field", format!("action: {m}")))?;
     let reason = Reason::parse(&body.reason)
         .map_err(|m| ApiError::invalid("invalid-field", format!("reason: {m}")))?;
-    unless_hidden(
-        perform(
-            &state,
-            &p,
-            Command::ResolveProvisioning {
-                grant: id.clone(),
-                action,
-                reason,
-            },
-            idempotency,
-            StatusCode::OK,
-            |_| async { view(&state, &p, &id).await },
-        )
-        .await,
+    perform_on(
+        &state,
+        &p,
+        Command::ResolveProvisioning {
+            grant: id.clone(),
+            action,
+            reason,
+        },
+        idempotency,
         || view(&state, &p, &id),
     )
     .await

@@ -254,6 +254,25 @@ where
     }
 }
 
+/// [`perform`] for a command on one object the caller reads with `view`: the answer
+/// is that view (200), and a refusal becomes the view's 404 when the caller may not
+/// see the object (see [`unless_hidden`]).
+pub async fn perform_on<V, F, Fut>(
+    state: &AppState,
+    p: &crate::extract::Principal,
+    command: Command,
+    idempotency: Option<IdempotencyKey>,
+    view: F,
+) -> Result<Response, ApiError>
+where
+    V: Serialize,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<V, ApiError>>,
+{
+    let done = perform(state, p, command, idempotency, StatusCode::OK, |_| view()).await;
+    unless_hidden(done, &view).await
+}
+
 /// `request:req_…` → `req_…`.
 pub fn subject_id<'a>(subject: &'a str, kind: &str) -> Option<&'a str> {
     subject.strip_prefix(kind)?.strip_prefix(':')

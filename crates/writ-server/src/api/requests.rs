@@ -13,7 +13,7 @@ use writ_core::{
 use writ_store::{Envelope, Outcome, Page, RequestFilter, Touching};
 
 use super::page::{MAX_LIMIT, Paging};
-use super::{Params, json, perform, subject_id, unless_hidden};
+use super::{Params, json, perform, perform_on, subject_id};
 use crate::app::AppState;
 use crate::extract::{Acting, JsonBody, Path, Principal};
 use crate::problem::{ApiError, Problem};
@@ -417,19 +417,14 @@ pub async fn cancel(
         .filter(|r| !r.trim().is_empty())
         .map(|r| field("reason", Reason::parse(r)))
         .transpose()?;
-    unless_hidden(
-        perform(
-            &state,
-            &p,
-            Command::Cancel {
-                request: id.clone(),
-                reason,
-            },
-            idempotency,
-            StatusCode::OK,
-            |_| async { view(&state, &p, &id).await },
-        )
-        .await,
+    perform_on(
+        &state,
+        &p,
+        Command::Cancel {
+            request: id.clone(),
+            reason,
+        },
+        idempotency,
         || view(&state, &p, &id),
     )
     .await
