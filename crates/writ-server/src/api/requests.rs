@@ -82,6 +82,26 @@ pub async fn view(
     Ok(RequestView::new(&r, &open))
 }
 
+/// [`view`]'s 404 unless `p` may see request `id`, working out who may decide it only
+/// when nothing cheaper (a relation to the request, a decision on it) settles it.
+async fn seen(state: &AppState, p: &Principal, id: &RequestId) -> Result<(), ApiError> {
+    let missing = || ApiError::not_found("unknown-request", format!("no request `{id}`"));
+    let r = state.store.request(id).await?.ok_or_else(missing)?;
+    let org = state.store.org().await?;
+    let policy = state.store.policy().await?;
+    let group = &policy.policy.security_group;
+    if visible(p, &r, &[], &org, group) {
+        return Ok(());
+    }
+    if r.status == RequestStatus::Pending {
+        let open = eligibility(&org, policy.rules(), &r, state.clock.now());
+        if visible(p, &r, &open, &org, group) {
+            return Ok(());
+        }
+    }
+    Err(missing())
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -356,7 +376,7 @@ async fn decide(
     };
     // Checked before deciding, not after: two eligible approvers racing both see the
     // request, and the one who loses is told it was decided (409), not that it is gone.
-    view(&state, &p, &id).await?;
+    seen(&state, &p, &id).await?;
     perform(
         &state,
         &p,
