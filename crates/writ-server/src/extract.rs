@@ -167,12 +167,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                     ),
                 )
             })?
-            .map_err(|_| {
-                ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    format!("request body exceeds {} KiB", BODY_LIMIT / 1024),
-                )
+            .map_err(|e| {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                    || e.into_inner().is::<http_body_util::LengthLimitError>();
+                if too_large {
+                    ApiError::new(
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "body-too-large",
+                        format!("request body exceeds {} KiB", BODY_LIMIT / 1024),
+                    )
+                } else {
+                    ApiError::bad_request(
+                        "malformed-body",
+                        "the request body could not be read (broken chunked encoding or a dropped connection)",
+                    )
+                }
             })?;
         if !bytes.is_empty() {
             let json = parts

@@ -749,6 +749,18 @@ async fn an_admin_records_delegations_for_others_never_for_themself() {
         (Some(409), Some("duplicate-delegation")),
         "{e}"
     );
+    // A scope is a set: repeating a system neither stores it twice nor makes a new one.
+    let mut scoped = delegation("grace", "3d");
+    scoped.systems = vec!["corp-ldap".into(), "corp-ldap".into()];
+    let s = app.as_("priya").delegate(&scoped).await.unwrap();
+    assert_eq!(s.systems, ["corp-ldap"]);
+    scoped.systems = vec!["corp-ldap".into()];
+    let e = app.as_("priya").delegate(&scoped).await.unwrap_err();
+    assert_eq!(
+        refusal(&e),
+        (Some(409), Some("duplicate-delegation")),
+        "{e}"
+    );
     let told = app.as_("priya").notifications(false).await.unwrap();
     let note = told
         .notifications

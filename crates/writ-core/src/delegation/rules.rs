@@ -54,6 +54,19 @@ pub(crate) fn decide_delegate(
             format!("`{delegator}` cannot delegate to themself"),
         ));
     }
+    // A scope names each system and tier once, in the order given.
+    let mut systems: Vec<Name> = Vec::with_capacity(spec.systems.len());
+    for s in &spec.systems {
+        if !systems.contains(s) {
+            systems.push(s.clone());
+        }
+    }
+    let mut tiers = Vec::with_capacity(spec.tiers.len());
+    for t in &spec.tiers {
+        if !tiers.contains(t) {
+            tiers.push(*t);
+        }
+    }
     let from = spec.from.unwrap_or(ctx.now).max(ctx.now);
     if spec.until <= from {
         return Err(Refusal::invalid(
@@ -76,7 +89,7 @@ pub(crate) fn decide_delegate(
             format!("a delegation lasts at most {MAX_WINDOW}"),
         ));
     }
-    for s in &spec.systems {
+    for s in &systems {
         if ctx.org.system(s).is_none() {
             return Err(Refusal::invalid(
                 "unknown-system",
@@ -92,8 +105,8 @@ pub(crate) fn decide_delegate(
     for d in live {
         if d.delegator == delegator
             && d.delegate == spec.delegate
-            && d.systems == spec.systems
-            && d.tiers == spec.tiers
+            && same_set(&d.systems, &systems)
+            && same_set(&d.tiers, &tiers)
         {
             return Err(Refusal::conflict(
                 "duplicate-delegation",
@@ -128,14 +141,19 @@ pub(crate) fn decide_delegate(
             delegate: spec.delegate.clone(),
             from,
             until: spec.until,
-            systems: spec.systems.clone(),
-            tiers: spec.tiers.clone(),
+            systems,
+            tiers,
             reason: spec.reason.clone(),
             revoked_at: None,
             recorded_by: (delegator != me.name).then(|| me.name.clone()),
             delegator,
         },
     }])
+}
+
+/// Whether two scopes name the same systems (or tiers), in whatever order.
+fn same_set<T: Ord>(a: &[T], b: &[T]) -> bool {
+    a.iter().collect::<std::collections::BTreeSet<_>>() == b.iter().collect()
 }
 
 pub(crate) fn decide_revoke(

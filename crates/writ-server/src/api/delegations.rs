@@ -147,7 +147,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let paging = Paging::parse(
         &state.pepper,
-        "delegations",
+        &format!("delegations {} {:?}", p.identity.name, q.active),
         q.limit,
         q.cursor.as_deref(),
         100,

@@ -98,7 +98,16 @@ pub async fn list(
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let paging = Paging::parse(&state.pepper, "grants", q.limit, q.cursor.as_deref(), 100)?;
+    let paging = Paging::parse(
+        &state.pepper,
+        &format!(
+            "grants {} {:?} {:?}",
+            p.identity.name, q.beneficiary, q.status
+        ),
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let beneficiary = match &q.beneficiary {
         Some(b) => Some(
             Name::parse(b)

@@ -44,7 +44,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let paging = Paging::parse(
         &state.pepper,
-        "incident-reviews",
+        &format!("incident-reviews {:?}", q.state),
         q.limit,
         q.cursor.as_deref(),
         100,

@@ -44,7 +44,7 @@ pub async fn list(
     }
     let paging = Paging::parse(
         &state.pepper,
-        "notifications",
+        &format!("notifications {} {all}", p.identity.name),
         q.limit,
         q.cursor.as_deref(),
         100,

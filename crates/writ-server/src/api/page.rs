@@ -6,7 +6,8 @@
 //! A cursor is sealed: the position inside (a time or sequence number and an id) is
 //! encrypted and authenticated under a key derived from the data directory's pepper,
 //! so it says nothing about rows the caller may not see, cannot be forged or edited,
-//! and one listing's cursor is refused by another.
+//! and is refused by any other listing, caller or set of filters than the one that
+//! gave it out (only `limit` may change between pages).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -33,16 +34,18 @@ pub struct PageQuery {
 /// The page a list request asked for.
 #[derive(Debug, Clone)]
 pub struct Paging {
-    listing: &'static str,
+    listing: String,
     pub limit: u32,
     pub after: Option<Position>,
 }
 
 impl Paging {
     /// The `limit` and `cursor` query parameters of `listing`, checked.
+    /// `listing` names the list, its caller and its filters: a cursor opens only
+    /// under the same.
     pub fn parse(
         pepper: &Pepper,
-        listing: &'static str,
+        listing: &str,
         limit: Option<u32>,
         cursor: Option<&str>,
         default: u32,
@@ -64,7 +67,7 @@ impl Paging {
             })?),
         };
         Ok(Paging {
-            listing,
+            listing: listing.to_owned(),
             limit,
             after,
         })
@@ -85,7 +88,7 @@ impl Paging {
 
     /// The cursor of the page after `position`.
     pub fn next(&self, pepper: &Pepper, position: &Position) -> String {
-        seal(pepper, self.listing, position)
+        seal(pepper, &self.listing, position)
     }
 
     /// `next` for a page read straight from the store: present when the store

@@ -48,7 +48,13 @@ pub async fn jobs(
             "only admins and auditors see the provisioning outbox",
         ));
     }
-    let paging = Paging::parse(&state.pepper, "jobs", q.limit, q.cursor.as_deref(), 100)?;
+    let paging = Paging::parse(
+        &state.pepper,
+        &format!("jobs {:?} {:?}", q.state, q.grant),
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let state_filter = match &q.state {
         Some(s) => Some(JobState::parse(s).map_err(|m| ApiError::bad_request("invalid-query", m))?),
         None => None,

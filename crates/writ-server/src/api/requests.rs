@@ -67,39 +67,61 @@ pub async fn view(
     p: &Principal,
     id: &RequestId,
 ) -> Result<RequestView, ApiError> {
-    let missing = || ApiError::not_found("unknown-request", format!("no request `{id}`"));
-    let r = state.store.request(id).await?.ok_or_else(missing)?;
-    let org = state.store.org().await?;
-    let policy = state.store.policy().await?;
-    let open = if r.status == RequestStatus::Pending {
-        eligibility(&org, policy.rules(), &r, state.clock.now())
-    } else {
-        Vec::new()
-    };
-    if !visible(p, &r, &open, &org, &policy.policy.security_group) {
-        return Err(missing());
-    }
+    let (r, open) = judged(state, p, id, true).await?;
     Ok(RequestView::new(&r, &open))
 }
 
-/// [`view`]'s 404 unless `p` may see request `id`, working out who may decide it only
-/// when nothing cheaper (a relation to the request, a decision on it) settles it.
+/// [`view`]'s 404 unless `p` may see request `id`.
 async fn seen(state: &AppState, p: &Principal, id: &RequestId) -> Result<(), ApiError> {
+    judged(state, p, id, false).await.map(|_| ())
+}
+
+/// Request `id` and, when `want_open` or when it takes that to know, who may decide
+/// its open steps — or the 404 of a request that does not exist when `p` may not see
+/// it. Who may decide is worked out only when nothing cheaper settles visibility (a
+/// relation to the request, a decision on it), and for someone the policies cannot
+/// let decide it (outside their reach) never: a stranger's 404 costs about what a
+/// missing id's does.
+async fn judged(
+    state: &AppState,
+    p: &Principal,
+    id: &RequestId,
+    want_open: bool,
+) -> Result<(Request, Vec<writ_core::StepEligibility>), ApiError> {
     let missing = || ApiError::not_found("unknown-request", format!("no request `{id}`"));
     let r = state.store.request(id).await?.ok_or_else(missing)?;
     let org = state.store.org().await?;
     let policy = state.store.policy().await?;
     let group = &policy.policy.security_group;
-    if visible(p, &r, &[], &org, group) {
-        return Ok(());
+    let pending = r.status == RequestStatus::Pending;
+    let related = visible(p, &r, &[], &org, group);
+    if !related && !(pending && within_reach(&policy, &org, &p.identity.name, &r)) {
+        return Err(missing());
     }
-    if r.status == RequestStatus::Pending {
-        let open = eligibility(&org, policy.rules(), &r, state.clock.now());
-        if visible(p, &r, &open, &org, group) {
-            return Ok(());
-        }
+    let open = if pending && (want_open || !related) {
+        eligibility(&org, policy.rules(), &r, state.clock.now())
+    } else {
+        Vec::new()
+    };
+    if !related && !visible(p, &r, &open, &org, group) {
+        return Err(missing());
     }
-    Err(missing())
+    Ok((r, open))
+}
+
+/// Whether the policies in force could let `who` decide a step of pending `r` (a
+/// superset of who is eligible: see `Authority::reach`).
+fn within_reach(policy: &ActivePolicy, org: &Org, who: &writ_core::Name, r: &Request) -> bool {
+    let Some(reach) = policy.authority.reach(org, &policy.policy, who) else {
+        return true;
+    };
+    let s = &r.submission;
+    reach.requesters.contains(&s.requester)
+        || reach.beneficiaries.contains(&s.beneficiary)
+        || reach.entitlements.contains(&s.entitlement)
+        || r.undecided_steps().any(|st| {
+            reach.open_roles.contains(&st.role.to_string()) || (reach.any_escalated && st.escalated)
+        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -168,7 +190,16 @@ pub async fn list(
     p: Principal,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let paging = Paging::parse(&state.pepper, "requests", q.limit, q.cursor.as_deref(), 100)?;
+    let paging = Paging::parse(
+        &state.pepper,
+        &format!(
+            "requests {} {:?} {:?} {:?}",
+            p.identity.name, q.status, q.mine, q.to_decide
+        ),
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let mut status = match &q.status {
         Some(s) => {
             Some(RequestStatus::parse(s).map_err(|m| ApiError::bad_request("invalid-query", m))?)
@@ -261,7 +292,9 @@ pub struct CreateQuery {
 /// Submit an access request. Steps and eligible approvers are worked out at once.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = NewRequest,
     params(CreateQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
-    responses((status = 201, body = RequestView), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 201, body = RequestView, description = "Submitted"),
+        (status = 200, body = RequestView, description = "With `dry_run`: how it would be judged; nothing is recorded"),
+        (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,

@@ -161,7 +161,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let paging = Paging::parse(
         &state.pepper,
-        "campaigns",
+        &format!("campaigns {} {:?}", p.identity.name, q.open),
         q.limit,
         q.cursor.as_deref(),
         100,
@@ -255,7 +255,10 @@ pub async fn items(
     let id = campaign_id(&id)?;
     let paging = Paging::parse(
         &state.pepper,
-        "review-items",
+        &format!(
+            "review-items {} {id} {:?} {:?}",
+            p.identity.name, q.status, q.mine
+        ),
         q.limit,
         q.cursor.as_deref(),
         200,
@@ -551,7 +554,13 @@ pub async fn overdue(
             "only admins and auditors list overdue reviews",
         ));
     }
-    let paging = Paging::parse(&state.pepper, "overdue", q.limit, q.cursor.as_deref(), 200)?;
+    let paging = Paging::parse(
+        &state.pepper,
+        &format!("overdue {}", p.identity.name),
+        q.limit,
+        q.cursor.as_deref(),
+        200,
+    )?;
     let rows = state
         .store
         .overdue_reviews(state.clock.now(), paging.page())

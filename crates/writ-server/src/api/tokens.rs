@@ -76,7 +76,13 @@ pub async fn list(
     p: Principal,
     Params(q): Params<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let paging = Paging::parse(&state.pepper, "tokens", q.limit, q.cursor.as_deref(), 100)?;
+    let paging = Paging::parse(
+        &state.pepper,
+        &format!("tokens {}", p.identity.name),
+        q.limit,
+        q.cursor.as_deref(),
+        100,
+    )?;
     let whose = (!p.sees_everything()).then(|| p.identity.name.clone());
     let tokens = state.store.tokens(whose.as_ref()).await?;
     // In issue order, as the store lists them (the time zero-padded so the key sorts

@@ -68,6 +68,21 @@ async fn half_sent_headers_and_bodies_are_cut_off() {
     assert!(got.contains("application/problem+json"), "{got}");
     assert!(got.contains("body-timeout"), "{got}");
 
+    // A broken chunked body is a bad request, not a body too large.
+    let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /api/v1/requests HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nZZ\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let got = until_closed(&mut s).await;
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    assert!(got.contains("malformed-body"), "{got}");
+
     // An idle keep-alive connection is closed too, after one answered request.
     let mut s = TcpStream::connect(addr(&app)).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")

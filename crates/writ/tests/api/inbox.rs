@@ -134,10 +134,36 @@ async fn limits_outside_their_range_and_foreign_cursors_are_refused() {
         format!("/api/v1/requests?limit=1&cursor={edited}"),
         format!("/api/v1/grants?cursor={cursor}"),
         format!("/api/v1/identities?cursor={cursor}"),
+        // Bound to its filters too: the same listing with others refuses it.
+        format!("/api/v1/requests?limit=1&status=approved&cursor={cursor}"),
+        format!("/api/v1/requests?limit=1&mine=true&cursor={cursor}"),
     ] {
         let res = ada.raw(Method::GET, &path, None, None).await.unwrap();
         assert_eq!(res.status, 400, "{path}: {}", res.body_text());
     }
+    // … and to its caller.
+    let res = app
+        .as_("grace")
+        .raw(
+            Method::GET,
+            &format!("/api/v1/requests?limit=1&cursor={cursor}"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status, 400, "{}", res.body_text());
+    // Only the page size may change between pages.
+    let res = ada
+        .raw(
+            Method::GET,
+            &format!("/api/v1/requests?limit=5&cursor={cursor}"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200, "{}", res.body_text());
     let second: RequestList = ada
         .raw(
             Method::GET,
