@@ -95,7 +95,8 @@ async fn judged(
     let group = &policy.policy.security_group;
     let pending = r.status == RequestStatus::Pending;
     let related = visible(p, &r, &[], &org, group);
-    if !related && !(pending && within_reach(&policy, &org, &p.identity.name, &r)) {
+    let candidate = related || (pending && within_reach(&policy, &org, &p.identity.name, &r));
+    if !candidate {
         return Err(missing());
     }
     let open = if pending && (want_open || !related) {
