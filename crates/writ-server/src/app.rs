@@ -60,6 +60,8 @@ pub struct AppState {
     pub policy: Arc<PolicyConfig>,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
+    /// Callers' reach under the organisation and policy in force.
+    pub reach: Arc<crate::api::reach::ReachCache>,
 }
 
 #[derive(Debug)]
@@ -126,6 +128,7 @@ impl Application {
             connectors,
             policy: Arc::new(policy),
             body_timeout: settings.config.http.body_timeout(),
+            reach: Arc::default(),
         };
         Ok(Application {
             listener,

@@ -11,6 +11,7 @@ mod notifications;
 mod page;
 mod policy;
 mod provisioning;
+pub mod reach;
 pub(crate) mod requests;
 mod reviews;
 mod tokens;

@@ -95,7 +95,8 @@ async fn judged(
     let group = &policy.policy.security_group;
     let pending = r.status == RequestStatus::Pending;
     let related = visible(p, &r, &[], &org, group);
-    let candidate = related || (pending && within_reach(&policy, &org, &p.identity.name, &r));
+    let candidate =
+        related || (pending && within_reach(state.reach.get(&org, &policy, &p.identity.name), &r));
     if !candidate {
         return Err(missing());
     }
@@ -112,8 +113,8 @@ async fn judged(
 
 /// Whether the policies in force could let `who` decide a step of pending `r` (a
 /// superset of who is eligible: see `Authority::reach`).
-fn within_reach(policy: &ActivePolicy, org: &Org, who: &writ_core::Name, r: &Request) -> bool {
-    let Some(reach) = policy.authority.reach(org, &policy.policy, who) else {
+fn within_reach(reach: Option<std::sync::Arc<writ_core::Reach>>, r: &Request) -> bool {
+    let Some(reach) = reach else {
         return true;
     };
     let s = &r.submission;
@@ -151,17 +152,23 @@ const SCAN_BUDGET: usize = 5_000;
 /// The requests `p` may be able to see (or, with `to_decide`, decide), as relations
 /// the store narrows by before each is judged exactly: `None` when the policies in
 /// force do not narrow who may decide, or when `p` sees everything.
-fn narrowing(p: &Principal, org: &Org, policy: &ActivePolicy, to_decide: bool) -> Option<Touching> {
+fn narrowing(
+    state: &AppState,
+    p: &Principal,
+    org: &std::sync::Arc<Org>,
+    policy: &std::sync::Arc<ActivePolicy>,
+    to_decide: bool,
+) -> Option<Touching> {
     if p.sees_everything() && !to_decide {
         return None;
     }
     let me = &p.identity.name;
-    let reach = policy.authority.reach(org, &policy.policy, me)?;
+    let reach = state.reach.get(org, policy, me)?;
     let mut t = Touching {
-        requesters: reach.requesters,
-        beneficiaries: reach.beneficiaries,
-        entitlements: reach.entitlements,
-        open_roles: reach.open_roles,
+        requesters: reach.requesters.clone(),
+        beneficiaries: reach.beneficiaries.clone(),
+        entitlements: reach.entitlements.clone(),
+        open_roles: reach.open_roles.clone(),
         any_escalated: reach.any_escalated,
         ..Touching::default()
     };
@@ -217,7 +224,7 @@ pub async fn list(
     let filter = RequestFilter {
         status,
         involving: q.mine.unwrap_or(false).then(|| p.identity.name.clone()),
-        touching: narrowing(&p, &org, &policy, to_decide),
+        touching: narrowing(&state, &p, &org, &policy, to_decide),
         page: paging.page(),
     };
     let exact = to_decide || !p.sees_everything();
