@@ -168,10 +168,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 )
             })?
             .map_err(|e| {
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                    || e.into_inner().is::<http_body_util::LengthLimitError>();
-                if too_large {
+                if e.into_inner().is::<http_body_util::LengthLimitError>() {
                     ApiError::new(
                         axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                         "body-too-large",

@@ -87,6 +87,19 @@ async fn directory_app(extra: &str) -> (slapd::Slapd, tempfile::TempDir, TestApp
     (ldap, secrets, app)
 }
 
+/// A server whose directory is down from the start, with enough attempts that the
+/// outage cannot exhaust them; `restart` brings the directory back.
+async fn directory_down_app() -> (slapd::Slapd, tempfile::TempDir, TestApp) {
+    let mut ldap = slapd::Slapd::start();
+    ldap.add_group("vpn-users", VPN_GROUP);
+    let secrets = tempfile::tempdir().unwrap();
+    let mut config = ldap_config(&ldap, secrets.path(), "");
+    config.provisioning.max_attempts = 50;
+    let app = TestApp::spawn_with(config, false).await;
+    ldap.stop();
+    (ldap, secrets, app)
+}
+
 /// alice's VPN access, approved by priya and confirmed by the directory.
 async fn active_vpn(app: &TestApp, duration: &str) -> String {
     let (_, grant) = app.vpn_grant("alice", duration).await;
@@ -225,14 +238,7 @@ async fn expiry_removes_the_access_from_the_directory_not_only_from_the_database
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_that_is_down_for_a_while_is_retried_and_everything_converges() {
-    let mut ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    // Enough attempts that the outage cannot exhaust them.
-    let mut config = ldap_config(&ldap, secrets.path(), "");
-    config.provisioning.max_attempts = 50;
-    let app = TestApp::spawn_with(config, false).await;
-    ldap.stop();
+    let (mut ldap, _secrets, app) = directory_down_app().await;
 
     let (_, grant) = app.vpn_grant("alice", "1d").await;
     // Pending, with the last error and a next attempt, visible on the grant.
@@ -285,13 +291,7 @@ fn attempts(metrics: &str, outcome: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_revoked_while_its_addition_is_retried_ends_without_the_member_and_every_job_closes()
  {
-    let mut ldap = slapd::Slapd::start();
-    ldap.add_group("vpn-users", VPN_GROUP);
-    let secrets = tempfile::tempdir().unwrap();
-    let mut config = ldap_config(&ldap, secrets.path(), "");
-    config.provisioning.max_attempts = 50;
-    let app = TestApp::spawn_with(config, false).await;
-    ldap.stop();
+    let (mut ldap, _secrets, app) = directory_down_app().await;
 
     let (_, grant) = app.vpn_grant("alice", "1d").await;
     wait_for(&app, &grant, |g| {

@@ -5,7 +5,14 @@ use reqwest::Method;
 use writ::{GrantQuery, RequestQuery};
 use writ_server::wire::{IdentityBody, RequestList};
 
+use writ::Client;
+use writ::client::RawResponse;
+
 use crate::common::{TestApp, new_request, refusal};
+
+async fn get(client: &Client, path: &str) -> RawResponse {
+    client.raw(Method::GET, path, None, None).await.unwrap()
+}
 
 /// `n` new engineers reporting to grace, each with a pending request for
 /// corp-ldap/vpn-users made by grace: requests priya has no part in.
@@ -111,16 +118,12 @@ async fn limits_outside_their_range_and_foreign_cursors_are_refused() {
         "/api/v1/requests?cursor=not-a-cursor",
         "/api/v1/requests?limit=-1",
     ] {
-        let res = ada.raw(Method::GET, path, None, None).await.unwrap();
+        let res = get(&ada, path).await;
         assert_eq!(res.status, 400, "{path}: {}", res.body_text());
         assert_eq!(res.content_type, "application/problem+json", "{path}");
     }
 
-    let page: RequestList = ada
-        .raw(Method::GET, "/api/v1/requests?limit=1", None, None)
-        .await
-        .unwrap()
-        .json();
+    let page: RequestList = get(&ada, "/api/v1/requests?limit=1").await.json();
     assert_eq!(page.requests.len(), 1);
     let cursor = page
         .next
@@ -138,41 +141,21 @@ async fn limits_outside_their_range_and_foreign_cursors_are_refused() {
         format!("/api/v1/requests?limit=1&status=approved&cursor={cursor}"),
         format!("/api/v1/requests?limit=1&mine=true&cursor={cursor}"),
     ] {
-        let res = ada.raw(Method::GET, &path, None, None).await.unwrap();
+        let res = get(&ada, &path).await;
         assert_eq!(res.status, 400, "{path}: {}", res.body_text());
     }
     // … and to its caller.
-    let res = app
-        .as_("grace")
-        .raw(
-            Method::GET,
-            &format!("/api/v1/requests?limit=1&cursor={cursor}"),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let res = get(
+        &app.as_("grace"),
+        &format!("/api/v1/requests?limit=1&cursor={cursor}"),
+    )
+    .await;
     assert_eq!(res.status, 400, "{}", res.body_text());
     // Only the page size may change between pages.
-    let res = ada
-        .raw(
-            Method::GET,
-            &format!("/api/v1/requests?limit=5&cursor={cursor}"),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let res = get(&ada, &format!("/api/v1/requests?limit=5&cursor={cursor}")).await;
     assert_eq!(res.status, 200, "{}", res.body_text());
-    let second: RequestList = ada
-        .raw(
-            Method::GET,
-            &format!("/api/v1/requests?limit=1&cursor={cursor}"),
-            None,
-            None,
-        )
+    let second: RequestList = get(&ada, &format!("/api/v1/requests?limit=1&cursor={cursor}"))
         .await
-        .unwrap()
         .json();
     assert_eq!(second.requests.len(), 1);
     assert_ne!(second.requests[0].id, page.requests[0].id);
